@@ -1,0 +1,410 @@
+//! Config against platform: every isolation rule of doc/config.md, first error wins.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::error::{gpa_range, hpa_range, ConfigError};
+use super::model::{Channel, Config, ConsoleKind, Device, MemoryRegion, Partition};
+use super::platform::{Platform, PlatformDevice};
+use crate::addr::{GuestPhysAddr, HostPhysAddr, Range, PAGE_SIZE};
+
+/// Check `config` against `platform` and return it with every passthrough device
+/// resolved (MMIO, interrupts, DMA from the platform), or the first rule it breaks.
+pub fn validate(config: &Config, platform: &Platform) -> Result<Config, ConfigError> {
+    let mut checker = Checker::new(config, platform)?;
+    let mut resolved = config.clone();
+    if config.partitions.is_empty() {
+        return Err(ConfigError::node("/partitions", "no partition"));
+    }
+    for (partition, out) in config.partitions.iter().zip(resolved.partitions.iter_mut()) {
+        out.devices = checker.partition(partition)?;
+    }
+    checker.channels()?;
+    Ok(resolved)
+}
+
+/// Check on the host that every image a partition names exists: `exists` is asked
+/// with the name exactly as the config writes it (the CLI resolves it; see
+/// doc/config.md).
+pub fn check_images(config: &Config, exists: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+    for partition in &config.partitions {
+        let boot = &partition.boot;
+        let images = [
+            ("kernel", Some(&boot.kernel)),
+            ("initrd", boot.initrd.as_ref()),
+            ("dtb", boot.dtb.as_ref()),
+        ];
+        for (property, name) in images {
+            if let Some(name) = name.filter(|n| !exists(n)) {
+                let reason = format!("file {name:?} not found");
+                return Err(ConfigError::property(&partition.node, property, reason));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Host memory somebody already holds, with a label for messages.
+struct Claim {
+    range: Range<HostPhysAddr>,
+    label: String,
+    channel: bool,
+}
+
+/// MMIO pages somebody already holds: a device's pages (first and last, inclusive) and
+/// who owns it.
+struct PageClaim<'c> {
+    first: HostPhysAddr,
+    last: HostPhysAddr,
+    device: &'c str,
+    owner: String,
+}
+
+impl PageClaim<'_> {
+    fn overlaps(&self, other: &Self) -> bool {
+        self.first <= other.last && other.first <= self.last
+    }
+}
+
+struct Checker<'c> {
+    config: &'c Config,
+    platform: &'c Platform,
+    /// CPU id to the partition holding it.
+    cpus: BTreeMap<u64, &'c str>,
+    /// Device path to the partition holding it.
+    devices: BTreeMap<&'c str, &'c str>,
+    /// Host RAM held by the hypervisor, the channels and the partitions checked so far.
+    ram: Vec<Claim>,
+    /// MMIO pages held by the hypervisor and the partitions checked so far.
+    pages: Vec<PageClaim<'c>>,
+}
+
+impl<'c> Checker<'c> {
+    /// Check the hypervisor's own resources and record what it holds.
+    fn new(config: &'c Config, platform: &'c Platform) -> Result<Self, ConfigError> {
+        let hv = &config.hypervisor;
+        check_host_range(platform, "/hypervisor", "memory", &hv.memory)?;
+        let mut ram = alloc::vec![Claim {
+            range: hv.memory,
+            label: "the hypervisor's memory".into(),
+            channel: false
+        }];
+        ram.extend(config.channels.iter().map(channel_claim));
+        let mut pages = Vec::new();
+        if let Some(console) = &hv.console {
+            let device = platform.device(console).ok_or_else(|| {
+                ConfigError::property(
+                    "/hypervisor",
+                    "console",
+                    format!("{console:?} is not a platform device"),
+                )
+            })?;
+            pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
+        }
+        for device in platform.devices.iter().filter(|d| d.interrupt_controller) {
+            pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
+        }
+        Ok(Self { config, platform, cpus: BTreeMap::new(), devices: BTreeMap::new(), ram, pages })
+    }
+
+    /// Check one partition, record what it holds, and return its resolved devices.
+    fn partition(&mut self, p: &'c Partition) -> Result<Vec<Device>, ConfigError> {
+        self.cpus(p)?;
+        if p.memory.is_empty() {
+            return Err(ConfigError::node(
+                &p.node,
+                "no memory region (add a memory@<address> node)",
+            ));
+        }
+        for (i, region) in p.memory.iter().enumerate() {
+            self.region(p, i, region)?;
+        }
+        if let Some(load) = p.boot.load.filter(|&a| !p.memory.iter().any(|r| r.guest.contains(a))) {
+            let reason = format!("{load} is outside the partition's memory");
+            return Err(ConfigError::property(&p.node, "load-address", reason));
+        }
+        let devices =
+            p.devices.iter().map(|d| self.device(p, &d.path)).collect::<Result<Vec<_>, _>>()?;
+        if let ConsoleKind::Passthrough(path) = &p.console {
+            if !p.devices.iter().any(|d| &d.path == path) {
+                let reason = format!("{path:?} is not one of this partition's devices");
+                return Err(ConfigError::property(&p.node, "console", reason));
+            }
+        }
+        Ok(devices)
+    }
+
+    fn cpus(&mut self, p: &'c Partition) -> Result<(), ConfigError> {
+        if p.cpus.is_empty() {
+            return Err(ConfigError::property(&p.node, "cpus", "no CPU given"));
+        }
+        for (i, &cpu) in p.cpus.iter().enumerate() {
+            let error = |reason: String| Err(ConfigError::property(&p.node, "cpus", reason));
+            if self.platform.cpu(cpu).is_none() {
+                return error(format!("cpu {cpu} is not in the platform"));
+            }
+            if p.cpus.iter().take(i).any(|&c| c == cpu) {
+                return error(format!("cpu {cpu} is listed twice"));
+            }
+            if let Some(owner) = self.cpus.insert(cpu, &p.name) {
+                return error(format!("cpu {cpu} is already given to partition {owner:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Check region `i` of `p`: alignment, platform RAM, overlaps on both sides.
+    fn region(
+        &mut self,
+        p: &Partition,
+        i: usize,
+        region: &MemoryRegion,
+    ) -> Result<(), ConfigError> {
+        let guest = &region.guest;
+        let error = |property: &str, reason: String| {
+            Err(ConfigError::property(&region.node, property, reason))
+        };
+        if !guest.start.is_page_aligned() {
+            return error("reg", format!("{} is not 4 KiB aligned", guest.start));
+        }
+        if guest.size & (PAGE_SIZE - 1) != 0 {
+            return error("reg", format!("size {:#x} is not a multiple of 4 KiB", guest.size));
+        }
+        if let Some(other) = p.memory.iter().take(i).find(|o| o.guest.overlaps(guest)) {
+            let reason = format!(
+                "{} overlaps {} ({})",
+                gpa_range(guest),
+                other.node,
+                gpa_range(&other.guest)
+            );
+            return error("reg", reason);
+        }
+        let property = if region.is_identity() { "reg" } else { "host-address" };
+        let host = region.host_range();
+        check_host_range(self.platform, &region.node, property, &host)?;
+        if let Some(claim) = self.ram.iter().find(|c| c.range.overlaps(&host)) {
+            let reason = format!(
+                "{} overlaps {} ({})",
+                hpa_range(&host),
+                claim.label,
+                hpa_range(&claim.range)
+            );
+            return error(property, reason);
+        }
+        self.ram.push(Claim { range: host, label: region.node.clone(), channel: false });
+        Ok(())
+    }
+
+    /// Check and resolve one passthrough device of `p`.
+    fn device(&mut self, p: &'c Partition, path: &'c str) -> Result<Device, ConfigError> {
+        let error = |reason: String| Err(ConfigError::property(&p.node, "devices", reason));
+        let Some(device) = self.platform.device(path) else {
+            return error(format!("{path:?} is not a platform device"));
+        };
+        if device.interrupt_controller {
+            return error(format!(
+                "{path:?} is an interrupt controller, which the hypervisor keeps"
+            ));
+        }
+        if self.config.hypervisor.console.as_deref() == Some(path) {
+            return error(format!("{path:?} is the hypervisor's console"));
+        }
+        if let Some(owner) = self.devices.insert(path, &p.name) {
+            if owner == p.name {
+                return error(format!("{path:?} is listed twice"));
+            }
+            return error(format!("{path:?} is already given to partition {owner:?}"));
+        }
+        self.claim_pages(p, device)?;
+        if let Some((mmio, region)) = guest_collision(p, device) {
+            let reason = format!(
+                "{path:?} is mapped at {} (guest = host), which overlaps {} ({})",
+                gpa_range(&mmio),
+                region.node,
+                gpa_range(&region.guest)
+            );
+            return error(reason);
+        }
+        if let Some(region) = p.memory.iter().find(|r| device.dma && !r.is_identity()) {
+            let reason = format!(
+                "{path:?} can do DMA and needs identity-placed memory: there is no IOMMU ({} is at {})",
+                region.node, region.host
+            );
+            return error(reason);
+        }
+        Ok(Device {
+            path: device.path.clone(),
+            mmio: device.mmio.clone(),
+            interrupts: device.interrupts.clone(),
+            dma: device.dma,
+        })
+    }
+
+    /// Record the MMIO pages of `p`'s `device`, unless somebody else holds one of them.
+    fn claim_pages(
+        &mut self,
+        p: &Partition,
+        device: &'c PlatformDevice,
+    ) -> Result<(), ConfigError> {
+        let mine = page_claims(&device.path, &device.mmio, &format!("partition {:?}", p.name));
+        for claim in &mine {
+            if let Some(other) =
+                self.pages.iter().find(|o| o.owner != claim.owner && o.overlaps(claim))
+            {
+                let page = claim.first.max(other.first);
+                let reason = format!(
+                    "{:?} shares MMIO page {page} with {:?} of {}",
+                    device.path, other.device, other.owner
+                );
+                return Err(ConfigError::property(&p.node, "devices", reason));
+            }
+        }
+        self.pages.extend(mine);
+        Ok(())
+    }
+
+    fn channels(&self) -> Result<(), ConfigError> {
+        let mut claims: Vec<&Claim> = self.ram.iter().filter(|c| !c.channel).collect();
+        let mut windows: BTreeMap<&str, Vec<(Range<GuestPhysAddr>, String)>> = BTreeMap::new();
+        for p in &self.config.partitions {
+            let ram = p.memory.iter().map(|r| (r.guest, r.node.clone()));
+            let devices = p.devices.iter().filter_map(|d| self.platform.device(&d.path));
+            let mmio = devices.flat_map(|d| d.mmio.iter().map(|m| (guest_view(m), d.path.clone())));
+            windows.insert(&p.name, ram.chain(mmio).collect());
+        }
+        let own: Vec<Claim> = self.config.channels.iter().map(channel_claim).collect();
+        for (channel, claim) in self.config.channels.iter().zip(&own) {
+            self.channel_sharers(channel)?;
+            check_host_range(self.platform, &channel.node, "reg", &channel.host)?;
+            if let Some(other) = claims.iter().find(|c| c.range.overlaps(&channel.host)) {
+                let reason = format!(
+                    "{} overlaps {} ({})",
+                    hpa_range(&channel.host),
+                    other.label,
+                    hpa_range(&other.range)
+                );
+                return Err(ConfigError::property(&channel.node, "reg", reason));
+            }
+            claims.push(claim);
+            channel_windows(channel, &mut windows)?;
+        }
+        Ok(())
+    }
+
+    /// The channel's partitions: two or more, known, distinct, one address each.
+    fn channel_sharers(&self, channel: &Channel) -> Result<(), ConfigError> {
+        let error = |property: &str, reason: String| {
+            Err(ConfigError::property(&channel.node, property, reason))
+        };
+        if channel.partitions.len() < 2 {
+            return error("partitions", "expected two or more partition names".into());
+        }
+        for (i, name) in channel.partitions.iter().enumerate() {
+            if self.config.partition(name).is_none() {
+                return error("partitions", format!("no partition is named {name:?}"));
+            }
+            if channel.partitions.iter().take(i).any(|n| n == name) {
+                return error("partitions", format!("{name:?} is listed twice"));
+            }
+        }
+        if channel.guest.len() != channel.partitions.len() {
+            let reason = format!(
+                "expected {} addresses (one per partition), got {}",
+                channel.partitions.len(),
+                channel.guest.len()
+            );
+            return error("guest-addresses", reason);
+        }
+        Ok(())
+    }
+}
+
+/// Where each sharer sees `channel`: aligned, and clear of its memory and other channels.
+fn channel_windows<'c>(
+    channel: &'c Channel,
+    windows: &mut BTreeMap<&'c str, Vec<(Range<GuestPhysAddr>, String)>>,
+) -> Result<(), ConfigError> {
+    let error =
+        |reason: String| Err(ConfigError::property(&channel.node, "guest-addresses", reason));
+    for (name, &start) in channel.partitions.iter().zip(&channel.guest) {
+        if !start.is_page_aligned() {
+            return error(format!("{start} is not 4 KiB aligned"));
+        }
+        let Some(window) = Range::<GuestPhysAddr>::new(start, channel.host.size) else {
+            return error(format!(
+                "{start} + {:#x} runs past the end of the address space",
+                channel.host.size
+            ));
+        };
+        let seen = windows.entry(name.as_str()).or_default();
+        if let Some((other, label)) = seen.iter().find(|(r, _)| r.overlaps(&window)) {
+            let reason = format!(
+                "{} (partition {name:?}) overlaps {label} ({})",
+                gpa_range(&window),
+                gpa_range(other)
+            );
+            return error(reason);
+        }
+        seen.push((window, format!("channel {}", channel.node)));
+    }
+    Ok(())
+}
+
+/// A host range must be page aligned and lie in platform RAM.
+fn check_host_range(
+    platform: &Platform,
+    node: &str,
+    property: &str,
+    range: &Range<HostPhysAddr>,
+) -> Result<(), ConfigError> {
+    let reason = if !range.start.is_page_aligned() {
+        format!("{} is not 4 KiB aligned", range.start)
+    } else if range.size & (PAGE_SIZE - 1) != 0 {
+        format!("size {:#x} is not a multiple of 4 KiB", range.size)
+    } else if !platform.ram_covers(range) {
+        format!("{} is not platform RAM", hpa_range(range))
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::property(node, property, reason))
+}
+
+/// A passthrough MMIO range as the partition sees it: at the same address.
+fn guest_view(mmio: &Range<HostPhysAddr>) -> Range<GuestPhysAddr> {
+    Range { start: GuestPhysAddr::new(mmio.start.as_u64()), size: mmio.size }
+}
+
+/// The first MMIO range of `device` that lands on guest RAM of `p`.
+fn guest_collision<'p>(
+    p: &'p Partition,
+    device: &PlatformDevice,
+) -> Option<(Range<GuestPhysAddr>, &'p MemoryRegion)> {
+    device.mmio.iter().map(guest_view).find_map(|mmio| {
+        p.memory.iter().find(|r| r.guest.overlaps(&mmio)).map(|region| (mmio, region))
+    })
+}
+
+fn channel_claim(channel: &Channel) -> Claim {
+    Claim { range: channel.host, label: format!("channel {}", channel.node), channel: true }
+}
+
+/// The 4 KiB pages each MMIO range of a device touches.
+fn page_claims<'c>(
+    device: &'c str,
+    mmio: &[Range<HostPhysAddr>],
+    owner: &str,
+) -> Vec<PageClaim<'c>> {
+    let claim = |r: &Range<HostPhysAddr>| PageClaim {
+        first: r.start.align_down(PAGE_SIZE),
+        last: r.last().align_down(PAGE_SIZE),
+        device,
+        owner: owner.into(),
+    };
+    mmio.iter().map(claim).collect()
+}
+
+#[cfg(test)]
+#[path = "tests/mod.rs"]
+mod tests;
