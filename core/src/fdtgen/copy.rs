@@ -1,0 +1,239 @@
+//! Copying passthrough devices from the platform DTB into the guest tree.
+//!
+//! A device keeps every property but those naming other platform nodes by phandle:
+//! `interrupt-parent` becomes the guest GIC, `clocks` become guest `fixed-clock` nodes,
+//! pin control is dropped (the platform firmware already muxed the pins) and anything
+//! else that points outside the device (resets, DMA, supplies, GPIOs) is refused, since
+//! the guest has no such node to point at.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use fdt::node::{FdtNode, NodeProperty};
+use fdt::Fdt;
+
+use super::node::{cells, reg64, Node};
+use super::platform::{
+    cell_sizes, compatible, cpu_reg, interrupt_parent, is_root_gic, lookup, prop_u32, take_cells,
+    Chain,
+};
+use super::FdtGenError;
+
+/// Frequency of the generated `apb-pclk` clock.
+pub const APB_PCLK_HZ: u64 = 24_000_000;
+
+/// Properties that hold phandles of nodes a guest does not get.
+const FOREIGN_REFS: [&str; 16] = [
+    "interrupts-extended",
+    "interrupt-map",
+    "resets",
+    "power-domains",
+    "dmas",
+    "iommus",
+    "iommu-map",
+    "msi-parent",
+    "msi-map",
+    "phys",
+    "mboxes",
+    "nvmem-cells",
+    "assigned-clocks",
+    "assigned-clock-parents",
+    "gpios",
+    "memory-region",
+];
+
+/// A generated `fixed-clock` node.
+struct Clock {
+    name: String,
+    hz: u64,
+    output_names: Option<Vec<u8>>,
+    phandle: u32,
+}
+
+/// The guest nodes copied devices point at: the GIC and the clocks made so far.
+pub(super) struct Refs {
+    gic: u32,
+    clocks: Vec<Clock>,
+    next: u32,
+}
+
+impl Refs {
+    /// Refs with the GIC at phandle `gic`; clocks take the phandles after it.
+    pub fn new(gic: u32) -> Self {
+        Self { gic, clocks: Vec::new(), next: gic + 1 }
+    }
+
+    /// The phandle of a fixed clock of `hz` named `output_names`, made on first use.
+    fn clock(&mut self, hint: &str, hz: u64, output_names: Option<&[u8]>) -> u32 {
+        let same = |c: &&Clock| c.hz == hz && c.output_names.as_deref() == output_names;
+        if let Some(c) = self.clocks.iter().find(same) {
+            return c.phandle;
+        }
+        let mut name = String::from(hint);
+        let mut n = 1;
+        while self.clocks.iter().any(|c| c.name == name) {
+            name = format!("{hint}-{n}");
+            n += 1;
+        }
+        let phandle = self.next;
+        self.next += 1;
+        self.clocks.push(Clock { name, hz, output_names: output_names.map(Vec::from), phandle });
+        phandle
+    }
+
+    /// The 24 MHz `apb-pclk` a PrimeCell (PL011) device needs to probe.
+    pub fn apb_pclk(&mut self) -> u32 {
+        self.clock("apb-pclk", APB_PCLK_HZ, Some(b"clk24mhz\0"))
+    }
+
+    /// The clock nodes to add to the root.
+    pub fn clock_nodes(&self) -> Vec<Node> {
+        let node = |c: &Clock| {
+            let mut n = Node::new(c.name.as_str());
+            n.strs("compatible", &["fixed-clock"]).u32("#clock-cells", 0);
+            match u32::try_from(c.hz) {
+                Ok(hz) => n.u32("clock-frequency", hz),
+                Err(_) => n.raw("clock-frequency", c.hz.to_be_bytes().to_vec()),
+            };
+            if let Some(names) = &c.output_names {
+                n.raw("clock-output-names", names.clone());
+            }
+            n.u32("phandle", c.phandle);
+            n
+        };
+        self.clocks.iter().map(node).collect()
+    }
+}
+
+/// Copies the platform node at `path` (and its subtree) to become a child of the guest
+/// root, its `reg` translated to CPU addresses in two-cell form.
+pub(super) fn copy_device(fdt: &Fdt<'_>, path: &str, refs: &mut Refs) -> Result<Node, FdtGenError> {
+    let unknown = || FdtGenError::UnknownDevice { path: String::from(path) };
+    let mut chain = lookup(fdt, path).filter(|c| c.len() >= 2).ok_or_else(unknown)?;
+    let mut node = copy_node(fdt, &mut chain, path, refs)?;
+    let reg = cpu_reg(&chain, path)?;
+    // The unit address follows `reg`, which may have moved from a bus address.
+    if let (Some((name, _)), Some((addr, _))) = (node.name.split_once('@'), reg.first()) {
+        node.name = format!("{name}@{addr:x}");
+    }
+    let moved_as_is = chain.len() == 2 && cell_sizes(chain[0]) == (2, 2);
+    for (name, value) in &mut node.props {
+        match name.as_str() {
+            "reg" => *value = reg64(&reg),
+            "ranges" | "dma-ranges" if !value.is_empty() && !moved_as_is => {
+                return Err(FdtGenError::property(path, name, "cannot be moved to the guest root"));
+            }
+            _ => {}
+        }
+    }
+    Ok(node)
+}
+
+/// Copies the last node of `chain` and its children.
+fn copy_node<'b, 'a>(
+    fdt: &'b Fdt<'a>,
+    chain: &mut Chain<'b, 'a>,
+    path: &str,
+    refs: &mut Refs,
+) -> Result<Node, FdtGenError> {
+    let Some(&node) = chain.last() else { return Err(FdtGenError::property(path, "", "no node")) };
+    let mut out = Node::new(node.name);
+    let primecell = compatible(node, &["arm,primecell", "arm,pl011"]);
+    for prop in node.properties() {
+        if let Some(value) = copy_prop(fdt, chain, prop, path, primecell, refs)? {
+            out.raw(prop.name, value);
+        }
+    }
+    for child in node.children() {
+        let child_path = format!("{path}/{}", child.name);
+        chain.push(child);
+        let copied = copy_node(fdt, chain, &child_path, refs);
+        chain.pop();
+        out.children.push(copied?);
+    }
+    Ok(out)
+}
+
+/// The guest value of one property, or `None` to drop it.
+fn copy_prop(
+    fdt: &Fdt<'_>,
+    chain: &[FdtNode<'_, '_>],
+    prop: NodeProperty<'_>,
+    path: &str,
+    primecell: bool,
+    refs: &mut Refs,
+) -> Result<Option<Vec<u8>>, FdtGenError> {
+    let name = prop.name;
+    match name {
+        "phandle" | "linux,phandle" | "pinctrl-names" => Ok(None),
+        _ if name.starts_with("pinctrl-") => Ok(None),
+        "interrupt-parent" | "interrupts" => {
+            if !interrupt_parent(fdt, chain).is_some_and(is_root_gic) {
+                return Err(FdtGenError::property(
+                    path,
+                    name,
+                    "interrupt parent is not the platform GIC",
+                ));
+            }
+            let gic = cells(&[refs.gic]);
+            Ok(Some(if name == "interrupts" { prop.value.to_vec() } else { gic }))
+        }
+        "clocks" => rewrite_clocks(fdt, prop.value, path, primecell, refs).map(Some),
+        _ if is_foreign_ref(name) => Err(FdtGenError::property(
+            path,
+            name,
+            "refers to platform nodes the guest does not have",
+        )),
+        _ => Ok(Some(prop.value.to_vec())),
+    }
+}
+
+fn is_foreign_ref(name: &str) -> bool {
+    FOREIGN_REFS.contains(&name)
+        || name.ends_with("-gpios")
+        || name.ends_with("-gpio")
+        || name.ends_with("-supply")
+}
+
+/// `clocks` with each specifier replaced by a guest clock's phandle: a copy of a
+/// platform `fixed-clock`, or for a PrimeCell device the 24 MHz `apb-pclk`.
+fn rewrite_clocks(
+    fdt: &Fdt<'_>,
+    mut value: &[u8],
+    path: &str,
+    primecell: bool,
+    refs: &mut Refs,
+) -> Result<Vec<u8>, FdtGenError> {
+    let err = |reason| FdtGenError::property(path, "clocks", reason);
+    let mut out = Vec::new();
+    while !value.is_empty() {
+        let phandle = take_cells(&mut value, 1).ok_or_else(|| err("truncated specifier"))?;
+        let provider = u32::try_from(phandle).ok().and_then(|p| fdt.find_phandle(p));
+        let provider = provider.ok_or_else(|| err("names no node of the platform"))?;
+        let args = prop_u32(provider, "#clock-cells").unwrap_or(0);
+        for _ in 0..args {
+            take_cells(&mut value, 1).ok_or_else(|| err("truncated specifier"))?;
+        }
+        let guest = match fixed_clock(provider, args) {
+            Some((hz, names)) => refs.clock(provider.name, hz, names),
+            None if primecell => refs.apb_pclk(),
+            None => return Err(err("provider is not a fixed-clock")),
+        };
+        out.extend_from_slice(&guest.to_be_bytes());
+    }
+    Ok(out)
+}
+
+/// Frequency and output names of a `fixed-clock` provider without arguments.
+fn fixed_clock<'a>(provider: FdtNode<'_, 'a>, args: u32) -> Option<(u64, Option<&'a [u8]>)> {
+    if args != 0 || !compatible(provider, &["fixed-clock"]) {
+        return None;
+    }
+    let mut freq = provider.property("clock-frequency")?.value;
+    let cells = u32::try_from(freq.len() / 4)
+        .ok()
+        .filter(|&c| (1..=2).contains(&c) && freq.len() % 4 == 0)?;
+    let hz = take_cells(&mut freq, cells)?;
+    Some((hz, provider.property("clock-output-names").map(|p| p.value)))
+}

@@ -1,0 +1,141 @@
+//! Exit dispatch: one small handler per kind of exit, each answering with an [`Action`].
+
+use crate::hypercall as hc;
+use crate::vcpu::{MmioAccess, PowerRequest, VmExit};
+
+use super::run::FaultKind;
+use super::{PartitionCtl, VcpuPower};
+
+/// SMCCC / PSCI return codes core uses (Arm DEN0022 5.2.2).
+mod code {
+    pub const SUCCESS: i64 = 0;
+    pub const NOT_SUPPORTED: i64 = -1;
+    pub const INVALID_PARAMETERS: i64 = -2;
+    pub const ALREADY_ON: i64 = -4;
+    pub const ON_PENDING: i64 = -5;
+    pub const AFFINITY_ON: i64 = 0;
+    pub const AFFINITY_OFF: i64 = 1;
+    pub const AFFINITY_ON_PENDING: i64 = 2;
+}
+
+/// How a stop request ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The guest asked to power off.
+    Halt,
+    /// The guest asked to be reset.
+    Restart,
+    /// The guest did something it may not; the partition's policy decides.
+    Fault(FaultKind),
+}
+
+/// What the vCPU loop does after an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Re-enter the guest unchanged.
+    Resume,
+    /// Write a call's result registers (unused ones zero) and re-enter.
+    Reply([u64; 3]),
+    /// Complete an emulated load with the value, step past it, re-enter.
+    Load(u64),
+    /// Step past an emulated store and re-enter.
+    Stored,
+    /// This vCPU turned itself off.
+    Park,
+    /// Stop the whole partition.
+    Stop(Stop),
+}
+
+fn reply(value: i64) -> Action {
+    Action::Reply([value as u64, 0, 0])
+}
+
+/// Decides what `exit` on vCPU `vcpu` of `part` means.
+pub fn dispatch(part: &PartitionCtl, vcpu: usize, exit: &VmExit) -> Action {
+    match *exit {
+        VmExit::Hypercall { function, args } => hypercall(part, function, &args),
+        VmExit::Power(req) => power(part, vcpu, req),
+        VmExit::Mmio(access) => mmio(part, vcpu, access),
+        VmExit::Stage2Fault { gpa, write } => Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa, write })),
+        VmExit::Idle | VmExit::Handled => Action::Resume,
+        VmExit::Refused(what) => Action::Stop(Stop::Fault(FaultKind::Refused(what))),
+    }
+}
+
+fn hypercall(part: &PartitionCtl, function: u64, args: &[u64; 6]) -> Action {
+    let Ok(function) = u32::try_from(function) else {
+        return reply(code::NOT_SUPPORTED);
+    };
+    match function {
+        hc::PARTITION_INFO => {
+            let mut name = [0u64; 2];
+            hc::pack_bytes(part.name.as_bytes(), &mut name);
+            Action::Reply([part.id as u64, name[0], name[1]])
+        }
+        hc::CONSOLE_WRITE => console_write(part, args),
+        hc::YIELD => reply(code::SUCCESS),
+        hc::HALT_SELF => Action::Stop(Stop::Halt),
+        hc::RESTART_SELF => Action::Stop(Stop::Restart),
+        _ => reply(code::NOT_SUPPORTED),
+    }
+}
+
+fn console_write(part: &PartitionCtl, args: &[u64; 6]) -> Action {
+    let len = args[0];
+    let Some(console) = &part.console else {
+        return reply(code::NOT_SUPPORTED);
+    };
+    if len > hc::CONSOLE_WRITE_MAX as u64 {
+        return reply(code::INVALID_PARAMETERS);
+    }
+    let mut bytes = [0u8; hc::CONSOLE_WRITE_MAX];
+    let n = hc::unpack_bytes(&args[1..], len as usize, &mut bytes);
+    console.push(&bytes[..n]);
+    reply(code::SUCCESS)
+}
+
+fn power(part: &PartitionCtl, vcpu: usize, req: PowerRequest) -> Action {
+    match req {
+        PowerRequest::CpuOn { target, entry, context } => {
+            let mut s = part.shared.lock();
+            let Some(slot) = usize::try_from(target).ok().and_then(|t| s.vcpus.get_mut(t)) else {
+                return reply(code::INVALID_PARAMETERS);
+            };
+            match *slot {
+                VcpuPower::On => reply(code::ALREADY_ON),
+                VcpuPower::Pending { .. } => reply(code::ON_PENDING),
+                VcpuPower::Off => {
+                    *slot = VcpuPower::Pending { entry, context };
+                    reply(code::SUCCESS)
+                }
+            }
+        }
+        PowerRequest::CpuOff => {
+            let _ = vcpu;
+            Action::Park
+        }
+        PowerRequest::AffinityInfo { target } => {
+            let power = usize::try_from(target).ok().and_then(|t| part.power(t));
+            reply(match power {
+                None => code::INVALID_PARAMETERS,
+                Some(VcpuPower::On) => code::AFFINITY_ON,
+                Some(VcpuPower::Off) => code::AFFINITY_OFF,
+                Some(VcpuPower::Pending { .. }) => code::AFFINITY_ON_PENDING,
+            })
+        }
+        PowerRequest::SystemOff => Action::Stop(Stop::Halt),
+        PowerRequest::SystemReset => Action::Stop(Stop::Restart),
+    }
+}
+
+fn mmio(part: &PartitionCtl, vcpu: usize, access: MmioAccess) -> Action {
+    let Some((device, offset)) = part.devices.find(access.gpa) else {
+        let write = access.write.is_some();
+        return Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa: access.gpa, write }));
+    };
+    let result = match access.write {
+        Some(value) => device.write(vcpu, offset, access.size, value).map(|()| Action::Stored),
+        None => device.read(vcpu, offset, access.size).map(Action::Load),
+    };
+    result.unwrap_or_else(|bad| Action::Stop(Stop::Fault(FaultKind::Device { gpa: access.gpa, reason: bad.0 })))
+}

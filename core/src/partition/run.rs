@@ -1,0 +1,206 @@
+//! The per-vCPU loop: start, run, dispatch, and the stop / restart protocol.
+//!
+//! Stopping a partition (halt, fault, restart) is done by whichever vCPU hits the
+//! cause: under the lock it moves the lifecycle and turns every vCPU off, then kicks the
+//! others out of guest mode and waits until none is in it, so a restart never reloads
+//! RAM under a running vCPU.
+
+use crate::addr::GuestPhysAddr;
+use crate::config::RestartPolicy;
+use crate::vcpu::ArchVcpu;
+
+use super::dispatch::{dispatch, Action, Stop};
+use super::{PartitionCtl, State, VcpuPower};
+
+/// What a guest did wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A load or store to guest-physical memory it does not own.
+    Stage2 {
+        /// The address.
+        gpa: GuestPhysAddr,
+        /// Whether it was a store.
+        write: bool,
+    },
+    /// An access an emulated device refused.
+    Device {
+        /// The address.
+        gpa: GuestPhysAddr,
+        /// Why.
+        reason: &'static str,
+    },
+    /// An instruction or trap the hypervisor will not emulate.
+    Refused(&'static str),
+}
+
+/// A fault with the context a report needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// What happened.
+    pub kind: FaultKind,
+    /// The vCPU it happened on.
+    pub vcpu: usize,
+    /// Guest program counter.
+    pub pc: u64,
+    /// Raw exit syndrome.
+    pub syndrome: u64,
+}
+
+/// Lifecycle events the host reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// vCPU started (the boot vCPU's first start is the partition's start).
+    VcpuStarted(usize),
+    /// The partition powered off.
+    Halted,
+    /// The partition faulted.
+    Faulted(Fault),
+    /// The partition was restarted; the count of restarts so far.
+    Restarted(u32),
+    /// Its images could not be restored; it stays stopped.
+    ReloadFailed(&'static str),
+}
+
+/// What the vCPU loop needs from the machine.
+pub trait Host {
+    /// Sleeps until another CPU calls [`Host::signal`] (WFE), or returns at once.
+    fn wait(&self);
+    /// Wakes every CPU in [`Host::wait`] (SEV).
+    fn signal(&self);
+    /// Makes the partition's vCPUs other than `except` leave guest mode promptly.
+    fn kick(&self, part: &PartitionCtl, except: usize);
+    /// Clears the partition's RAM and restores its images; returns vCPU 0's entry and
+    /// first argument.
+    fn reload(&self, part: &PartitionCtl) -> Result<(GuestPhysAddr, u64), &'static str>;
+    /// Reports an event.
+    fn report(&self, part: &PartitionCtl, event: Event);
+}
+
+/// Runs vCPU `index` of `part` forever.
+pub fn run_vcpu(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &impl Host) -> ! {
+    loop {
+        step(part, index, vcpu, host);
+    }
+}
+
+/// One turn of the loop: start if asked, else run the guest to its next exit and act
+/// on it, else wait. Returns whether guest code ran.
+pub fn step(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &impl Host) -> bool {
+    if !enter(part, index, vcpu, host) {
+        host.wait();
+        return false;
+    }
+    let exit = vcpu.run();
+    {
+        let mut s = part.shared.lock();
+        s.in_guest &= !(1u64 << index);
+    }
+    match dispatch(part, index, &exit) {
+        Action::Resume => {}
+        Action::Reply(values) => vcpu.set_results(&values),
+        Action::Load(value) => {
+            vcpu.complete_load(value);
+            vcpu.skip_instruction();
+        }
+        Action::Stored => vcpu.skip_instruction(),
+        Action::Park => park(part, index),
+        Action::Stop(why) => stop(part, index, vcpu, host, why),
+    }
+    // Wakes a vCPU this exit started and a stopper waiting for this one to leave.
+    host.signal();
+    true
+}
+
+/// Decides under the lock whether vCPU `index` may enter the guest now.
+fn enter(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &impl Host) -> bool {
+    let mut s = part.shared.lock();
+    if s.life.state() != State::Running {
+        return false;
+    }
+    match s.vcpus.get(index).copied() {
+        Some(VcpuPower::Pending { entry, context }) => {
+            s.vcpus[index] = VcpuPower::On;
+            s.in_guest |= 1u64 << index;
+            drop(s);
+            vcpu.reset(entry, context);
+            host.report(part, Event::VcpuStarted(index));
+            true
+        }
+        Some(VcpuPower::On) => {
+            s.in_guest |= 1u64 << index;
+            true
+        }
+        _ => false,
+    }
+}
+
+fn park(part: &PartitionCtl, index: usize) {
+    if let Some(v) = part.shared.lock().vcpus.get_mut(index) {
+        *v = VcpuPower::Off;
+    }
+}
+
+fn stop(part: &PartitionCtl, index: usize, vcpu: &impl ArchVcpu, host: &impl Host, why: Stop) {
+    let restart = match why {
+        Stop::Halt => false,
+        Stop::Restart => true,
+        Stop::Fault(_) => part.restart == RestartPolicy::Restart,
+    };
+    {
+        let mut s = part.shared.lock();
+        let first = match why {
+            Stop::Halt => State::Halted,
+            Stop::Restart => State::Restarting,
+            Stop::Fault(_) => State::Faulted,
+        };
+        if s.life.go(first).is_err() {
+            return; // another vCPU is already stopping the partition
+        }
+        if restart && first != State::Restarting && s.life.go(State::Restarting).is_err() {
+            return;
+        }
+        s.vcpus.iter_mut().for_each(|v| *v = VcpuPower::Off);
+    }
+    let event = match why {
+        Stop::Halt => Some(Event::Halted),
+        Stop::Restart => None,
+        Stop::Fault(kind) => {
+            let (pc, syndrome) = (vcpu.pc(), vcpu.syndrome());
+            Some(Event::Faulted(Fault { kind, vcpu: index, pc, syndrome }))
+        }
+    };
+    if let Some(e) = event {
+        host.report(part, e);
+    }
+    host.kick(part, index);
+    while part.shared.lock().in_guest != 0 {
+        host.wait();
+    }
+    if restart {
+        reload(part, host);
+    }
+}
+
+fn reload(part: &PartitionCtl, host: &impl Host) {
+    let result = host.reload(part);
+    let mut s = part.shared.lock();
+    match result {
+        Ok((entry, arg)) => {
+            // Restarting → Loaded → Running cannot be refused: this vCPU owns the restart.
+            let _ = s.life.go(State::Loaded);
+            let _ = s.life.go(State::Running);
+            if let Some(v) = s.vcpus.first_mut() {
+                *v = VcpuPower::Pending { entry, context: arg };
+            }
+            let count = s.life.restarts();
+            drop(s);
+            host.report(part, Event::Restarted(count));
+            host.signal();
+        }
+        Err(why) => {
+            let _ = s.life.go(State::Faulted);
+            drop(s);
+            host.report(part, Event::ReloadFailed(why));
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Exit dispatch and the vCPU loop against a mock architecture.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::vec::Vec;
+
+use super::*;
+use crate::addr::{GuestPhysAddr, Range};
+use crate::hypercall as hc;
+use crate::vcpu::{ArchVcpu, MmioAccess, PowerRequest, VmExit};
+use crate::vdev::{ConsoleSink, VirtPl011};
+
+/// A vCPU that replays scripted exits and records what core did to it.
+#[derive(Default)]
+struct MockVcpu {
+    exits: VecDeque<VmExit>,
+    resets: Vec<(u64, u64)>,
+    results: Vec<[u64; 3]>,
+    loads: Vec<u64>,
+    skips: usize,
+}
+
+impl ArchVcpu for MockVcpu {
+    fn run(&mut self) -> VmExit {
+        self.exits.pop_front().unwrap_or(VmExit::Idle)
+    }
+    fn reset(&mut self, entry: GuestPhysAddr, arg: u64) {
+        self.resets.push((entry.as_u64(), arg));
+    }
+    fn set_results(&mut self, values: &[u64]) {
+        self.results.push([values[0], values[1], values[2]]);
+    }
+    fn complete_load(&mut self, value: u64) {
+        self.loads.push(value);
+    }
+    fn skip_instruction(&mut self) {
+        self.skips += 1;
+    }
+    fn pc(&self) -> u64 {
+        0x5000_0040
+    }
+    fn syndrome(&self) -> u64 {
+        0x9200_0046
+    }
+}
+
+#[derive(Default)]
+struct MockHost {
+    events: RefCell<Vec<Event>>,
+    reloads: RefCell<usize>,
+    kicks: RefCell<usize>,
+}
+
+impl Host for MockHost {
+    fn wait(&self) {}
+    fn signal(&self) {}
+    fn kick(&self, _part: &PartitionCtl, _except: usize) {
+        *self.kicks.borrow_mut() += 1;
+    }
+    fn reload(&self, _part: &PartitionCtl) -> Result<(GuestPhysAddr, u64), &'static str> {
+        *self.reloads.borrow_mut() += 1;
+        Ok((GuestPhysAddr::new(0x5000_0000), 0x5100_0000))
+    }
+    fn report(&self, _part: &PartitionCtl, event: Event) {
+        self.events.borrow_mut().push(event);
+    }
+}
+
+#[derive(Default)]
+struct Lines(std::sync::Mutex<Vec<std::string::String>>);
+impl ConsoleSink for Lines {
+    fn line(&self, name: &str, line: &[u8]) {
+        let text = std::string::String::from_utf8_lossy(line);
+        self.0.lock().unwrap().push(std::format!("[{name}] {text}"));
+    }
+}
+
+fn booted(vcpus: usize, policy: RestartPolicy) -> PartitionCtl {
+    let p = PartitionCtl::new(1, "alpha", vcpus, policy);
+    p.boot(GuestPhysAddr::new(0x5000_0000), 0x5100_0000).unwrap();
+    p
+}
+
+fn run_script(p: &PartitionCtl, vcpu: &mut MockVcpu, host: &MockHost) {
+    while !vcpu.exits.is_empty() {
+        step(p, 0, vcpu, host);
+    }
+}
+
+fn hvc(function: u32, args: [u64; 6]) -> VmExit {
+    VmExit::Hypercall { function: u64::from(function), args }
+}
+
+#[test]
+fn boot_vcpu_starts_at_the_entry_with_its_argument() {
+    let p = booted(2, RestartPolicy::Halt);
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    v.exits.push_back(VmExit::Idle);
+    run_script(&p, &mut v, &host);
+    assert_eq!(v.resets, [(0x5000_0000, 0x5100_0000)]);
+    assert_eq!(p.power(0), Some(VcpuPower::On));
+    assert_eq!(p.power(1), Some(VcpuPower::Off));
+    assert_eq!(*host.events.borrow(), [Event::VcpuStarted(0)]);
+}
+
+#[test]
+fn partition_info_returns_id_and_packed_name() {
+    let p = booted(1, RestartPolicy::Halt);
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    v.exits.push_back(hvc(hc::PARTITION_INFO, [0; 6]));
+    run_script(&p, &mut v, &host);
+    let mut name = [0u8; 16];
+    hc::unpack_bytes(&v.results[0][1..], 16, &mut name);
+    assert_eq!(v.results[0][0], 1);
+    assert_eq!(&name[..5], b"alpha");
+}
+
+#[test]
+fn console_hypercall_prints_prefixed_lines_and_refuses_oversize() {
+    let sink = Arc::new(Lines::default());
+    let mut p = PartitionCtl::new(0, "beta", 1, RestartPolicy::Halt);
+    p.console = Some(Arc::new(VirtPl011::new("beta", sink.clone())));
+    p.boot(GuestPhysAddr::new(0x5200_0000), 0).unwrap();
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    let mut regs = [0u64; 5];
+    hc::pack_bytes(b"hi there\n", &mut regs);
+    v.exits.push_back(hvc(hc::CONSOLE_WRITE, [9, regs[0], regs[1], 0, 0, 0]));
+    v.exits.push_back(hvc(hc::CONSOLE_WRITE, [1000, 0, 0, 0, 0, 0]));
+    v.exits.push_back(hvc(0x8600_1234, [0; 6]));
+    run_script(&p, &mut v, &host);
+    assert_eq!(*sink.0.lock().unwrap(), ["[beta] hi there"]);
+    let codes: Vec<i64> = v.results.iter().map(|r| r[0] as i64).collect();
+    assert_eq!(codes, [0, -2, -1]);
+}
+
+#[test]
+fn cpu_on_starts_only_own_vcpus() {
+    let p = booted(2, RestartPolicy::Halt);
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    let on = |target| VmExit::Power(PowerRequest::CpuOn { target, entry: GuestPhysAddr::new(0x5000_1000), context: 7 });
+    v.exits.extend([on(1), on(1), on(2), on(0x100), on(0)]);
+    v.exits.push_back(VmExit::Power(PowerRequest::AffinityInfo { target: 1 }));
+    v.exits.push_back(VmExit::Power(PowerRequest::AffinityInfo { target: 5 }));
+    run_script(&p, &mut v, &host);
+    let codes: Vec<i64> = v.results.iter().map(|r| r[0] as i64).collect();
+    // own vCPU 1 starts; again → ON_PENDING; 2 and 0x100 are not ours; 0 is running
+    assert_eq!(codes, [0, -5, -2, -2, -4, 2, -2]);
+    // vCPU 1's CPU picks the request up
+    let mut v1 = MockVcpu::default();
+    step(&p, 1, &mut v1, &host);
+    assert_eq!(v1.resets, [(0x5000_1000, 7)]);
+    assert_eq!(p.power(1), Some(VcpuPower::On));
+}
+
+#[test]
+fn system_reset_reloads_and_counts_restarts() {
+    let p = booted(2, RestartPolicy::Halt);
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    for _ in 0..5 {
+        v.exits.push_back(VmExit::Power(PowerRequest::SystemReset));
+        v.exits.push_back(VmExit::Idle);
+    }
+    run_script(&p, &mut v, &host);
+    assert_eq!(p.restarts(), 5);
+    assert_eq!(*host.reloads.borrow(), 5);
+    assert_eq!(p.state(), State::Running);
+    assert_eq!(v.resets.len(), 6, "boot plus five restarts");
+    assert!(host.events.borrow().contains(&Event::Restarted(5)));
+}
+
+#[test]
+fn fault_under_halt_policy_stops_every_vcpu() {
+    let p = booted(2, RestartPolicy::Halt);
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    let gpa = GuestPhysAddr::new(0x4000_0000);
+    v.exits.push_back(VmExit::Power(PowerRequest::CpuOn { target: 1, entry: gpa, context: 0 }));
+    v.exits.push_back(VmExit::Stage2Fault { gpa, write: true });
+    run_script(&p, &mut v, &host);
+    assert_eq!(p.state(), State::Faulted);
+    assert_eq!((p.power(0), p.power(1)), (Some(VcpuPower::Off), Some(VcpuPower::Off)));
+    let fault = Fault { kind: FaultKind::Stage2 { gpa, write: true }, vcpu: 0, pc: 0x5000_0040, syndrome: 0x9200_0046 };
+    assert!(host.events.borrow().contains(&Event::Faulted(fault)));
+    assert_eq!(*host.kicks.borrow(), 1);
+    // The stopped partition never runs again.
+    assert!(!step(&p, 0, &mut v, &host));
+}
+
+#[test]
+fn fault_under_restart_policy_reports_then_restarts() {
+    let p = booted(1, RestartPolicy::Restart);
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    v.exits.push_back(VmExit::Refused("EL2 register write"));
+    run_script(&p, &mut v, &host);
+    let events = host.events.borrow();
+    assert!(matches!(events[1], Event::Faulted(Fault { kind: FaultKind::Refused(_), .. })));
+    assert_eq!(events[2], Event::Restarted(1));
+}
+
+#[test]
+fn power_off_halts_and_a_second_stop_is_ignored() {
+    let p = booted(1, RestartPolicy::Restart);
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    v.exits.push_back(VmExit::Power(PowerRequest::SystemOff));
+    run_script(&p, &mut v, &host);
+    assert_eq!(p.state(), State::Halted);
+    // A racing fault report from another vCPU changes nothing.
+    assert_eq!(dispatch(&p, 0, &VmExit::Refused("x")), Action::Stop(Stop::Fault(FaultKind::Refused("x"))));
+    assert_eq!(p.state(), State::Halted);
+}
+
+struct Echo;
+impl crate::vdev::MmioDevice for Echo {
+    fn read(&self, vcpu: usize, offset: u64, size: u8) -> Result<u64, crate::vdev::BadAccess> {
+        if size == 8 {
+            return Err(crate::vdev::BadAccess("64-bit access"));
+        }
+        Ok(offset + vcpu as u64)
+    }
+    fn write(&self, _: usize, _: u64, _: u8, _: u64) -> Result<(), crate::vdev::BadAccess> {
+        Ok(())
+    }
+}
+
+#[test]
+fn mmio_reaches_the_device_and_bad_accesses_fault() {
+    let mut p = PartitionCtl::new(0, "m", 1, RestartPolicy::Halt);
+    let range = Range::new(GuestPhysAddr::new(0x0800_0000), 0x1_0000).unwrap();
+    p.devices.add(range, std::boxed::Box::new(Echo)).unwrap();
+    p.boot(GuestPhysAddr::new(0x5000_0000), 0).unwrap();
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    let access = |off: u64, size, write| VmExit::Mmio(MmioAccess { gpa: GuestPhysAddr::new(0x0800_0000 + off), size, write });
+    v.exits.extend([access(0x10, 4, None), access(0x20, 4, Some(1)), access(0x30, 8, None)]);
+    run_script(&p, &mut v, &host);
+    assert_eq!(v.loads, [0x10]);
+    assert_eq!(v.skips, 2);
+    assert_eq!(p.state(), State::Faulted);
+}
+
+#[test]
+fn mmio_outside_every_device_is_a_stage2_fault() {
+    let p = booted(1, RestartPolicy::Halt);
+    let gpa = GuestPhysAddr::new(0x0901_0000);
+    let exit = VmExit::Mmio(MmioAccess { gpa, size: 4, write: None });
+    assert_eq!(dispatch(&p, 0, &exit), Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa, write: false })));
+}
