@@ -89,7 +89,7 @@ macro_rules! address_type {
         #[cfg(feature = "defmt")]
         impl defmt::Format for $name {
             fn format(&self, f: defmt::Formatter<'_>) {
-                defmt::write!(f, concat!($prefix, ":{=u64:#x}"), self.0)
+                defmt::write!(f, "{=str}:{=u64:#x}", $prefix, self.0)
             }
         }
     };
