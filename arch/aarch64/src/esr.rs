@@ -1,0 +1,153 @@
+//! Decoding ESR_EL2 for exits from a lower exception level (Arm ARM D17.2.37).
+
+use bulkhead_core::addr::GuestPhysAddr;
+
+/// A trapped system-register access (EC 0x18), identified by its encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysReg {
+    /// op0, op1, CRn, CRm, op2 packed as in [`sysreg`].
+    pub id: u32,
+    /// The general-purpose register transferred (31 = XZR).
+    pub rt: u8,
+    /// Whether the guest read the register (MRS).
+    pub read: bool,
+}
+
+/// Packs a system-register encoding for comparison with [`SysReg::id`].
+pub const fn sysreg(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> u32 {
+    (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (crm << 1)
+}
+
+/// ICC_SGI1R_EL1: S3_0_C12_C11_5.
+pub const ICC_SGI1R_EL1: u32 = sysreg(3, 0, 12, 11, 5);
+
+/// A data abort's syndrome (ISS encoding for an exception from a Data Abort).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataAbort {
+    /// ISV: the fields below are valid and the access can be emulated.
+    pub valid: bool,
+    /// WnR: a store.
+    pub write: bool,
+    /// Access size in bytes.
+    pub size: u8,
+    /// Register transferred (31 = XZR).
+    pub srt: u8,
+    /// SSE: sign-extend a load.
+    pub sign_extend: bool,
+    /// SF: 64-bit register.
+    pub sixty_four: bool,
+}
+
+/// Why the guest trapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// WFI or WFE (EC 0x01).
+    Wfx,
+    /// HVC from AArch64 (EC 0x16).
+    Hvc,
+    /// SMC from AArch64 (EC 0x17); ELR_EL2 points at the SMC itself.
+    Smc,
+    /// MSR/MRS/SYS trap (EC 0x18).
+    SysReg(SysReg),
+    /// Instruction abort from a lower EL (EC 0x20).
+    InstructionAbort,
+    /// Data abort from a lower EL (EC 0x24).
+    DataAbort(DataAbort),
+    /// Anything else, by exception class.
+    Other(u8),
+}
+
+/// The exception class field.
+pub const fn class(esr: u64) -> u8 {
+    ((esr >> 26) & 0x3f) as u8
+}
+
+/// Decodes an ESR_EL2 value taken from a lower EL.
+pub const fn decode(esr: u64) -> Trap {
+    let iss = esr & 0x1ff_ffff;
+    match class(esr) {
+        0x01 => Trap::Wfx,
+        0x16 => Trap::Hvc,
+        0x17 => Trap::Smc,
+        0x18 => Trap::SysReg(SysReg {
+            id: (iss & 0x3f_fc1e) as u32,
+            rt: ((iss >> 5) & 0x1f) as u8,
+            read: iss & 1 == 1,
+        }),
+        0x20 => Trap::InstructionAbort,
+        0x24 => Trap::DataAbort(DataAbort {
+            valid: iss & (1 << 24) != 0,
+            write: iss & (1 << 6) != 0,
+            size: 1 << ((iss >> 22) & 3),
+            srt: ((iss >> 16) & 0x1f) as u8,
+            sign_extend: iss & (1 << 21) != 0,
+            sixty_four: iss & (1 << 15) != 0,
+        }),
+        ec => Trap::Other(ec),
+    }
+}
+
+/// The faulting IPA from HPFAR_EL2 (page, bits 47:12 in FIPA bits 43:4) and the page
+/// offset from FAR_EL2.
+pub const fn fault_ipa(hpfar: u64, far: u64) -> GuestPhysAddr {
+    GuestPhysAddr::new(((hpfar >> 4) & 0xff_ffff_ffff) << 12 | (far & 0xfff))
+}
+
+/// The value an emulated load leaves in its register: sign- or zero-extended from
+/// `size` bytes, truncated to 32 bits for a W register.
+pub const fn load_value(abort: &DataAbort, raw: u64) -> u64 {
+    let bits = abort.size as u32 * 8;
+    let mut value = if bits >= 64 { raw } else { raw & ((1u64 << bits) - 1) };
+    if abort.sign_extend && bits < 64 {
+        let shift = 64 - bits;
+        value = (((value << shift) as i64) >> shift) as u64;
+    }
+    if !abort.sixty_four {
+        value &= 0xffff_ffff;
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_abort_fields() {
+        // str w1, [x0] to an unmapped IPA: EC 0x24, IL, ISV, SAS=2 (word), SRT=1, WnR.
+        let esr = 0x9381_0046;
+        let Trap::DataAbort(a) = decode(esr) else { panic!("not a data abort") };
+        assert!(a.valid && a.write && !a.sixty_four);
+        assert_eq!((a.size, a.srt), (4, 1));
+        // ldr x3, [x2] (64-bit load): SAS=3, SF=1, SRT=3, not a write.
+        let Trap::DataAbort(b) = decode(0x93C3_8006) else { panic!() };
+        assert!(b.valid && !b.write && b.sixty_four);
+        assert_eq!((b.size, b.srt), (8, 3));
+    }
+
+    #[test]
+    fn classes() {
+        assert_eq!(decode(0x5A00_0000), Trap::Hvc);
+        assert_eq!(decode(0x5E00_0000), Trap::Smc);
+        assert_eq!(decode(0x0600_0001), Trap::Wfx);
+        assert_eq!(decode(0x8200_000F), Trap::InstructionAbort);
+        assert_eq!(decode(0x0200_0000), Trap::Other(0));
+    }
+
+    #[test]
+    fn sysreg_trap_identifies_icc_sgi1r() {
+        // msr ICC_SGI1R_EL1, x5: op0=3 op2=5 op1=0 CRn=12 Rt=5 CRm=11, direction write.
+        let iss = (3 << 20) | (5 << 17) | (12 << 10) | (5 << 5) | (11 << 1);
+        let Trap::SysReg(r) = decode((0x18 << 26) | (1 << 25) | iss) else { panic!() };
+        assert_eq!(r, SysReg { id: ICC_SGI1R_EL1, rt: 5, read: false });
+    }
+
+    #[test]
+    fn ipa_and_load_extension() {
+        assert_eq!(fault_ipa(0x0090_0000 >> 8 << 4, 0xffff_0000_0000_0abc).as_u64(), 0x0900_0abc);
+        let byte_signed = DataAbort { valid: true, write: false, size: 1, srt: 0, sign_extend: true, sixty_four: true };
+        assert_eq!(load_value(&byte_signed, 0x80), 0xffff_ffff_ffff_ff80);
+        let word = DataAbort { sixty_four: false, size: 2, ..byte_signed };
+        assert_eq!(load_value(&word, 0x8000), 0xffff_8000);
+    }
+}

@@ -1,0 +1,165 @@
+//! The boot CPU's set-up: DTB, bundle, heap, config validation, partitions.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
+use bulkhead_core::bundle::Bundle;
+use bulkhead_core::config::{self, Platform};
+use bulkhead_core::fdtgen::{GicV3Layout, GuestBoard, PsciConduit, VirtualConsole};
+
+use super::setup::{self, Machine, Part, FRAMES};
+use super::{console, gic, heap, mmu};
+
+core::arch::global_asm!(include_str!("boot.s"));
+
+const DTB_MAX: usize = 64 * 1024;
+const HEAP_SIZE: u64 = 8 << 20;
+const FRAMES_SIZE: u64 = 4 << 20;
+/// CPUs the image has stacks for (link.ld MAX_CPUS).
+const MAX_CPUS: usize = 8;
+
+#[repr(C, align(8))]
+struct DtbCopy([u8; DTB_MAX]);
+static mut DTB: DtbCopy = DtbCopy([0; DTB_MAX]);
+
+extern "C" {
+    static __image_start: u8;
+    static __image_end: u8;
+}
+
+/// The parts of boot that need no heap: find the bundle, start the heap right after
+/// it, copy the platform DTB. Returns the DTB copy, the bundle and the table-frame
+/// region.
+pub fn early(dtb: usize) -> Result<(&'static [u8], &'static [u8], Range<HostPhysAddr>), &'static str> {
+    let bundle_at = core::ptr::addr_of!(__image_end) as u64;
+    let bundle_bytes = bundle_slice(bundle_at)?;
+    let heap_start = HostPhysAddr::new(bundle_at + bundle_bytes.len() as u64).align_up(4096).ok_or("heap")?;
+    // SAFETY: the heap lies right after the bundle, inside the hypervisor's RAM (checked
+    // against the config in `boot` before anything else is placed there) and unused.
+    unsafe { heap::init(heap_start.as_u64() as usize, HEAP_SIZE as usize) };
+    let frames = Range::new(HostPhysAddr::new(heap_start.as_u64() + HEAP_SIZE), FRAMES_SIZE).ok_or("frames")?;
+    Ok((copy_dtb(dtb)?, bundle_bytes, frames))
+}
+
+/// Everything up to running partitions; an error names what is wrong.
+pub fn boot(
+    dtb: &'static [u8],
+    bundle_bytes: &'static [u8],
+    frames: Range<HostPhysAddr>,
+) -> Result<(Vec<&'static Part>, Vec<u64>), String> {
+    let bundle: &'static Bundle<'static> =
+        Box::leak(Box::new(Bundle::parse(bundle_bytes).map_err(|e| format!("bundle: {e:?}"))?));
+    let platform = Platform::from_dtb(dtb).map_err(|e| format!("platform DTB: {e}"))?;
+    let config_dtb = bundle.config().ok_or("bundle has no config.dtb")?;
+    let parsed = config::parse(config_dtb).map_err(|e| format!("config: {e}"))?;
+    let config = config::validate(&parsed, &platform).map_err(|e| format!("config: {e}"))?;
+    let image = Range::new(HostPhysAddr::new(core::ptr::addr_of!(__image_start) as u64), frames.last().as_u64() - core::ptr::addr_of!(__image_start) as u64 + 1).ok_or("image")?;
+    if !config.hypervisor.memory.contains_range(&image) {
+        return Err(format!("/hypervisor: memory: must cover the image, bundle, heap and tables ({:?}..={:?})", image.start, image.last()));
+    }
+    if let Some(base) = console_base(&config, &platform) {
+        console::init(base as usize);
+    }
+    // SAFETY: built once, here, before any CPU (this one included) enables its MMU.
+    unsafe {
+        mmu::build(&platform.memory);
+        mmu::enable();
+    }
+    // SAFETY: the frames region is inside the hypervisor's own RAM, after the heap,
+    // and used by nothing else.
+    unsafe { FRAMES.lock().add_range(frames) };
+    let machine = machine(dtb, &platform, bundle)?;
+    defmt::info!("bulkhead on {=str}: {=usize} partitions", super::board().name, config.partitions.len());
+    let mut parts = Vec::new();
+    for id in 0..config.partitions.len() {
+        let part: &'static Part = Box::leak(Box::new(setup::build(id, &config, &machine)?));
+        let (entry, arg) = part.load(false).map_err(String::from)?;
+        part.ctl.boot(entry, arg).map_err(|e| format!("{e:?}"))?;
+        parts.push(part);
+    }
+    Ok((parts, cpu_slots(&platform)))
+}
+
+fn copy_dtb(at: usize) -> Result<&'static [u8], &'static str> {
+    if at == 0 {
+        return Err("no platform device tree in x0");
+    }
+    // SAFETY: the boot loader passed a DTB address; only the 40-byte header is read
+    // before its fields bound what else is read.
+    let header = unsafe { core::slice::from_raw_parts(at as *const u8, 40) };
+    let field = |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]) as usize;
+    if field(0) != 0xd00d_feed {
+        return Err("no platform device tree in x0");
+    }
+    // Boot loaders pad the blob (QEMU to 1 MiB): copy only what the blocks use.
+    let used = (field(8) + field(36)).max(field(12) + field(32)).min(field(4));
+    if used > DTB_MAX {
+        return Err("platform device tree larger than 64 KiB");
+    }
+    // SAFETY: DTB is written only here, once, on the boot CPU; the source holds at least
+    // `used` bytes as its header says.
+    unsafe {
+        let dst = &mut *core::ptr::addr_of_mut!(DTB);
+        core::ptr::copy_nonoverlapping(at as *const u8, dst.0.as_mut_ptr(), used);
+        dst.0[4..8].copy_from_slice(&(used as u32).to_be_bytes());
+        Ok(&dst.0[..used])
+    }
+}
+
+fn bundle_slice(at: u64) -> Result<&'static [u8], &'static str> {
+    // SAFETY: `cargo bh image` appends the bundle at `__image_end`; its 16-byte header is
+    // read first and the total length taken from it.
+    let header = unsafe { core::slice::from_raw_parts(at as *const u8, 16) };
+    if &header[..8] != b"BHBUNDL1" {
+        return Err("no bundle after the image: build it with `cargo bh image`");
+    }
+    let len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    // SAFETY: the boot loader loaded the whole image, bundle included (image_size).
+    Ok(unsafe { core::slice::from_raw_parts(at as *const u8, len) })
+}
+
+fn console_base(config: &config::Config, platform: &Platform) -> Option<u64> {
+    let path = config.hypervisor.console.as_deref()?;
+    let dev = platform.devices.iter().find(|d| d.path == path)?;
+    Some(dev.mmio.first()?.start.as_u64())
+}
+
+fn machine<'a>(dtb: &'a [u8], platform: &'a Platform, bundle: &'a Bundle<'static>) -> Result<Machine<'a>, String> {
+    let gic = platform
+        .devices
+        .iter()
+        .find(|d| d.compatible.iter().any(|c| c == "arm,gic-v3"))
+        .ok_or("the platform has no GICv3 (arm,gic-v3)")?;
+    let (gicd, gicr) = match gic.mmio.as_slice() {
+        [d, r, ..] => (*d, *r),
+        _ => return Err(String::from("GICv3 node needs GICD and GICR regions")),
+    };
+    gic::init_distributor(gicd.start.as_u64() as usize, gicr.start.as_u64() as usize);
+    let uart = platform
+        .devices
+        .iter()
+        .find(|d| d.compatible.iter().any(|c| c == "arm,pl011"))
+        .ok_or("the platform has no PL011 to model virtual consoles on")?;
+    let console = VirtualConsole {
+        base: GuestPhysAddr::new(uart.mmio.first().ok_or("PL011 without reg")?.start.as_u64()),
+        intid: uart.interrupts.first().copied().unwrap_or(33),
+    };
+    let layout = GicV3Layout {
+        gicd: Range::new(GuestPhysAddr::new(gicd.start.as_u64()), 0x1_0000).ok_or("GICD")?,
+        gicr_base: GuestPhysAddr::new(gicr.start.as_u64()),
+    };
+    let board = GuestBoard { gic: layout, psci: PsciConduit::Hvc, console };
+    Ok(Machine { dtb, bundle, board })
+}
+
+/// Stack slots: 0 is this (boot) CPU, then the others in platform order.
+fn cpu_slots(platform: &Platform) -> Vec<u64> {
+    let me = super::smp::my_affinity();
+    let mut cpus = Vec::from([me]);
+    cpus.extend(platform.cpus.iter().map(|c| c.id).filter(|&id| id != me));
+    cpus.truncate(MAX_CPUS);
+    cpus
+}

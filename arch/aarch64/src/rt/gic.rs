@@ -1,0 +1,215 @@
+//! GICv3 at run time: the physical GIC the hypervisor keeps, and per partition the
+//! emulated distributor and redistributors plus interrupt injection.
+//!
+//! Physical interrupts of a partition (its SPIs, the virtual timer PPI) reach EL2
+//! (HCR_EL2.IMO), are priority-dropped here and handed to the guest through a list
+//! register with the HW bit, so the guest's own deactivation deactivates the physical
+//! interrupt (EOImode = 1). One SGI is the hypervisor's: it kicks a CPU out of guest
+//! mode to stop a partition or to deliver queued virtual interrupts.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use bulkhead_core::addr::{GuestPhysAddr, Range};
+use bulkhead_core::config::Partition;
+use bulkhead_core::fdtgen::GicV3Layout;
+use bulkhead_core::vdev::{BadAccess, MmioDevice};
+use bulkhead_drivers::gicv3::{GicDistributor, GICR_STRIDE};
+use spin::{Mutex, Once};
+use tock_registers::interfaces::{Readable, Writeable};
+
+use super::setup::Part;
+use crate::regs::{icc_sgi1r_el1, ICC_DIR_EL1, ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_SGI1R_EL1, ICH_HCR_EL2, ICH_VMCR_EL2};
+use crate::vgic::hw::{init_cpu_interface, CpuListRegs, HwGic};
+use crate::vgic::{self, IntIdSet, PendingIrqs, VGicDistributor, VGicRedistributor, GICR_FRAME_SIZE, VTIMER_PPI};
+
+/// The SGI the hypervisor keeps for itself (guests' SGIs are all virtual).
+const KICK_SGI: u32 = 8;
+/// Redistributor region the runtime may walk (QEMU virt: 0x00f60000 bytes).
+const GICR_REGION: usize = 123 * GICR_STRIDE;
+
+static HW: Once<HwGic> = Once::new();
+
+fn hw() -> &'static HwGic {
+    HW.get().expect("GIC used before init_distributor")
+}
+
+/// Initialises the distributor at `gicd` and remembers the redistributors at `gicr`;
+/// returns the number of SPI lines.
+pub fn init_distributor(gicd: usize, gicr: usize) -> u32 {
+    // SAFETY: the addresses come from the platform DTB's GICv3 node; the hypervisor
+    // owns the GIC and never maps it into a partition.
+    let hw = HW.call_once(|| unsafe { HwGic::new(GicDistributor::new(gicd), gicr, GICR_REGION) });
+    hw.distributor().init();
+    hw.distributor().typer_it_lines()
+}
+
+/// Wakes this CPU's redistributor and sets up its physical CPU interface.
+pub fn init_cpu() {
+    if let Some(rd) = hw().redistributor(super::smp::my_affinity()) {
+        rd.wake();
+        rd.init();
+        rd.enable_ppi(KICK_SGI);
+    }
+    init_cpu_interface();
+}
+
+/// Turns on the virtual CPU interface for vCPU `index` of `part` on this CPU.
+pub fn enable_guest_interrupts(_part: &Part, _index: usize) {
+    ICH_HCR_EL2.write(ICH_HCR_EL2::En::SET);
+}
+
+/// Clears the virtual CPU interface (list registers, VMCR) for a vCPU reset.
+pub fn reset_virtual_interface() {
+    let lrs = CpuListRegs::new();
+    use crate::vgic::ListRegs;
+    for n in 0..lrs.count() {
+        // SAFETY: writing zero makes the list register invalid: no interrupt mapped.
+        unsafe { crate::regs::ich_lr::write(n, 0) };
+    }
+    ICH_VMCR_EL2.set(0);
+}
+
+/// Sends the kick SGI to the CPU with affinity `mpidr`.
+pub fn kick(mpidr: u64) {
+    ICC_SGI1R_EL1.set(icc_sgi1r_el1::to_mpidr(mpidr, KICK_SGI));
+}
+
+/// Handles the physical interrupt that made this CPU leave the guest.
+pub fn physical_irq(part: &Part, index: usize) {
+    let intid = ICC_IAR1_EL1.read(ICC_IAR1_EL1::INTID) as u32;
+    if intid >= 1020 {
+        return; // spurious
+    }
+    ICC_EOIR1_EL1.write(ICC_EOIR1_EL1::INTID.val(intid.into()));
+    let g = &part.gic;
+    let guest_owned = intid == VTIMER_PPI || g.owned.contains(intid);
+    if intid == KICK_SGI || !guest_owned {
+        ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
+        return;
+    }
+    let priority = g.priority(index, intid);
+    // SAFETY: `intid` is this partition's (its SPI or the vCPU's own timer PPI), was
+    // acknowledged on this CPU and is still active: exactly `inject`'s contract.
+    if unsafe { vgic::inject(&mut CpuListRegs::new(), intid, priority, Some(intid)) }.is_err() {
+        // No free list register: give up the hardware link and queue it virtually.
+        ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
+        g.pending[index].post(intid);
+    }
+}
+
+/// Moves queued virtual interrupts of vCPU `index` into the list registers.
+pub fn flush_pending(part: &Part, index: usize) {
+    let g = &part.gic;
+    let Some(q) = g.pending.get(index) else { return };
+    if q.is_empty() {
+        return;
+    }
+    // SAFETY: `lookup` returns no hardware mapping: only virtual interrupts are queued.
+    let _ = unsafe { q.drain(&mut CpuListRegs::new(), |intid| Some((g.priority(index, intid), None))) };
+}
+
+/// A guest wrote ICC_SGI1R_EL1: queue the SGI for each target vCPU and kick the CPUs.
+pub fn guest_sgi(part: &Part, index: usize, value: u64) {
+    let g = &part.gic;
+    let (intid, targets) = vgic::sgi_targets(value, index, g.pending.len());
+    for (i, q) in g.pending.iter().enumerate() {
+        if targets & (1 << i) != 0 && q.post(intid) && i != index {
+            kick(part.pcpus[i]);
+        }
+    }
+}
+
+/// The emulated GIC of one partition.
+pub struct PartGic {
+    dist: Mutex<VGicDistributor>,
+    redists: Vec<Mutex<VGicRedistributor>>,
+    pending: Vec<PendingIrqs>,
+    owned: IntIdSet,
+    layout: GicV3Layout,
+}
+
+impl PartGic {
+    /// The GIC partition `p` sees at `layout`.
+    pub fn new(p: &Partition, layout: GicV3Layout) -> Result<Self, &'static str> {
+        let spis: Vec<u32> = p.devices.iter().flat_map(|d| d.interrupts.iter().copied()).filter(|&i| i >= 32).collect();
+        let dist = VGicDistributor::new(&spis, &p.cpus).map_err(|_| "partition's interrupts do not fit the vGIC")?;
+        let owned = dist.owned().clone();
+        let n = p.cpus.len();
+        let mut redists = Vec::with_capacity(n);
+        for (i, &mpidr) in p.cpus.iter().enumerate() {
+            let rd = VGicRedistributor::new(i, n, mpidr, 1 << VTIMER_PPI).map_err(|_| "too many vCPUs for the vGIC")?;
+            redists.push(Mutex::new(rd));
+        }
+        let pending = (0..n).map(|_| PendingIrqs::new()).collect();
+        Ok(Self { dist: Mutex::new(dist), redists, pending, owned, layout })
+    }
+
+    /// Puts distributor and redistributors in their reset state (boot and restart).
+    pub fn reset(&self) {
+        self.dist.lock().reset(hw());
+        for rd in &self.redists {
+            rd.lock().reset(hw());
+        }
+        for q in &self.pending {
+            for intid in 0..vgic::NR_INTIDS as u32 {
+                q.cancel(intid);
+            }
+        }
+    }
+
+    fn priority(&self, vcpu: usize, intid: u32) -> u8 {
+        if intid < 32 {
+            self.redists.get(vcpu).map_or(vgic::RESET_PRIORITY, |rd| rd.lock().priority(intid))
+        } else {
+            self.dist.lock().priority(intid)
+        }
+    }
+
+    /// The emulated regions: the distributor frame and one redistributor per vCPU.
+    pub fn devices(self: &Arc<Self>) -> Vec<(Range<GuestPhysAddr>, Box<dyn MmioDevice>)> {
+        let gicr = Range::new(self.layout.gicr_base, self.redists.len() as u64 * GICR_FRAME_SIZE);
+        let mut out: Vec<(Range<GuestPhysAddr>, Box<dyn MmioDevice>)> = Vec::new();
+        out.push((self.layout.gicd, Box::new(Gicd(self.clone()))));
+        if let Some(r) = gicr {
+            out.push((r, Box::new(Gicr(self.clone()))));
+        }
+        out
+    }
+}
+
+fn bad(_: vgic::BadAccess) -> BadAccess {
+    BadAccess("GIC register access of a size the architecture does not allow")
+}
+
+struct Gicd(Arc<PartGic>);
+
+impl MmioDevice for Gicd {
+    fn read(&self, _vcpu: usize, offset: u64, size: u8) -> Result<u64, BadAccess> {
+        self.0.dist.lock().read(offset, size, hw()).map_err(bad)
+    }
+    fn write(&self, _vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), BadAccess> {
+        self.0.dist.lock().write(offset, size, value, hw()).map_err(bad)
+    }
+}
+
+struct Gicr(Arc<PartGic>);
+
+impl Gicr {
+    fn frame(&self, offset: u64) -> Result<(&Mutex<VGicRedistributor>, u64), BadAccess> {
+        let (i, off) = vgic::locate(offset, self.0.redists.len()).ok_or(BadAccess("beyond the partition's redistributors"))?;
+        Ok((&self.0.redists[i], off))
+    }
+}
+
+impl MmioDevice for Gicr {
+    fn read(&self, _vcpu: usize, offset: u64, size: u8) -> Result<u64, BadAccess> {
+        let (rd, off) = self.frame(offset)?;
+        rd.lock().read(off, size, hw()).map_err(bad)
+    }
+    fn write(&self, _vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), BadAccess> {
+        let (rd, off) = self.frame(offset)?;
+        rd.lock().write(off, size, value, hw()).map_err(bad)
+    }
+}

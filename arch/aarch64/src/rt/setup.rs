@@ -1,0 +1,195 @@
+//! From config to runnable partitions: stage-2 tables, virtual devices, images.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
+use bulkhead_core::bundle::Bundle;
+use bulkhead_core::config::{Config, ConsoleKind, Partition};
+use bulkhead_core::fdtgen::{self, GuestBoard, GuestDtSpec};
+use bulkhead_core::partition::PartitionCtl;
+use bulkhead_core::stage2::{IdentityMemory, MemType, Perms, Stage2, TableFrames};
+use bulkhead_core::vdev::VirtPl011;
+use spin::Mutex;
+
+use super::console::Sink;
+use super::gic::PartGic;
+use crate::image::{self, Placement};
+use crate::stage2::Aarch64Stage2;
+
+/// Stage-2 table frames for every partition.
+pub static FRAMES: Mutex<TableFrames> = Mutex::new(TableFrames::new());
+
+/// The images a partition boots from, kept pristine in the bundle for restarts.
+pub struct Images {
+    kernel: &'static [u8],
+    initrd: Option<&'static [u8]>,
+    dtb: Vec<u8>,
+    place: Placement,
+}
+
+/// A partition as the aarch64 runtime holds it.
+pub struct Part {
+    /// Core's shared control block.
+    pub ctl: PartitionCtl,
+    /// The validated config of this partition.
+    pub config: Partition,
+    /// VTTBR_EL2: VMID and stage-2 root.
+    pub vttbr: u64,
+    /// VTCR_EL2 for its stage-2 format.
+    pub vtcr: u64,
+    /// Physical MPIDR affinity of the CPU running each vCPU.
+    pub pcpus: Vec<u64>,
+    /// Interrupt-controller virtualization state.
+    pub gic: Arc<PartGic>,
+    images: Images,
+}
+
+/// What the runtime found on the platform that every partition shares.
+pub struct Machine<'a> {
+    /// The platform DTB.
+    pub dtb: &'a [u8],
+    /// The bundle with the config and images.
+    pub bundle: &'a Bundle<'static>,
+    /// Guest-visible layout of GIC, PSCI conduit and virtual console.
+    pub board: GuestBoard,
+}
+
+/// Builds partition `id` of `config`.
+pub fn build(id: usize, config: &Config, m: &Machine<'_>) -> Result<Part, String> {
+    let p = &config.partitions[id];
+    let images = load_images(id, p, m)?;
+    let ctl = PartitionCtl::new(id, &p.name, p.cpus.len(), p.restart);
+    let gic = Arc::new(PartGic::new(p, m.board.gic).map_err(String::from)?);
+    let mut part = Part {
+        ctl,
+        config: p.clone(),
+        vttbr: 0,
+        vtcr: 0,
+        pcpus: p.cpus.clone(),
+        gic,
+        images,
+    };
+    add_devices(&mut part, m)?;
+    let (vttbr, vtcr) = stage2_tables(id, p)?;
+    part.vttbr = vttbr;
+    part.vtcr = vtcr;
+    Ok(part)
+}
+
+fn add_devices(part: &mut Part, m: &Machine<'_>) -> Result<(), String> {
+    for (range, dev) in part.gic.devices() {
+        part.ctl.devices.add(range, dev).map_err(|e| String::from(e.0))?;
+    }
+    if part.config.console == ConsoleKind::Virtual {
+        let uart = Arc::new(VirtPl011::new(&part.config.name, Arc::new(Sink)));
+        let range = Range::new(m.board.console.base, fdtgen::PL011_SIZE).ok_or("console range")?;
+        part.ctl.devices.add(range, Box::new(SharedUart(uart.clone()))).map_err(|e| String::from(e.0))?;
+        part.ctl.console = Some(uart);
+    }
+    Ok(())
+}
+
+/// Lets the partition's console be both an MMIO device and the hypercall's target.
+struct SharedUart(Arc<VirtPl011>);
+
+impl bulkhead_core::vdev::MmioDevice for SharedUart {
+    fn read(&self, vcpu: usize, offset: u64, size: u8) -> Result<u64, bulkhead_core::vdev::BadAccess> {
+        self.0.read(vcpu, offset, size)
+    }
+    fn write(&self, vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), bulkhead_core::vdev::BadAccess> {
+        self.0.write(vcpu, offset, size, value)
+    }
+}
+
+/// Maps RAM as Normal RWX and passthrough MMIO as Device RW; nothing else.
+fn stage2_tables(id: usize, p: &Partition) -> Result<(u64, u64), String> {
+    let format = Aarch64Stage2::new();
+    let vtcr = format.vtcr();
+    // SAFETY: the table frames come from the hypervisor's own RAM, identity-mapped
+    // read-write at EL2 for good (mmu.rs).
+    let phys = unsafe { IdentityMemory::new() };
+    let mut s2 = Stage2::new(format, phys, &FRAMES).map_err(|e| format!("{e}"))?;
+    for r in &p.memory {
+        s2.map(r.guest.start, r.host, r.guest.size, Perms::RWX, MemType::Normal)
+            .map_err(|e| format!("{}: {e}", r.node))?;
+    }
+    for d in &p.devices {
+        for mmio in &d.mmio {
+            let gpa = GuestPhysAddr::new(mmio.start.as_u64());
+            let size = mmio.size.next_multiple_of(4096);
+            s2.map(gpa, mmio.start, size, Perms::RW, MemType::Device).map_err(|e| format!("{}: {e}", d.path))?;
+        }
+    }
+    let vttbr = crate::stage2::vttbr(s2.root(), id as u8 + 1);
+    core::mem::forget(s2); // the tables live as long as the partition: for ever
+    Ok((vttbr, vtcr))
+}
+
+fn load_images(id: usize, p: &Partition, m: &Machine<'_>) -> Result<Images, String> {
+    let entry = |name: &str| m.bundle.get(name).ok_or_else(|| format!("image {name:?} is not in the bundle"));
+    let kernel = entry(&p.boot.kernel)?;
+    let initrd = match &p.boot.initrd {
+        Some(n) => Some(entry(n)?),
+        None => None,
+    };
+    let ram = p.memory.first().ok_or("no memory")?.guest;
+    let place = image::place(ram, kernel, initrd.map(|i| i.len() as u64), p.boot.load)
+        .map_err(|e| String::from(e.0))?;
+    let dtb = match &p.boot.dtb {
+        Some(name) => Vec::from(entry(name)?),
+        None => {
+            let mut spec = GuestDtSpec::from_partition(p, id as u32, m.dtb, &m.board);
+            spec.initrd = place.initrd.zip(initrd).and_then(|(at, i)| Range::new(at, i.len() as u64));
+            fdtgen::generate(&spec).map_err(|e| format!("guest device tree: {e}"))?
+        }
+    };
+    if dtb.len() as u64 > image::DTB_MAX {
+        return Err(String::from("guest device tree is larger than 2 MiB"));
+    }
+    Ok(Images { kernel, initrd, dtb, place })
+}
+
+impl Part {
+    /// The host-physical address backing `gpa` in this partition's RAM.
+    fn host_of(&self, gpa: GuestPhysAddr, len: u64) -> Option<HostPhysAddr> {
+        let want = Range::new(gpa, len.max(1))?;
+        let r = self.config.memory.iter().find(|r| r.guest.contains_range(&want))?;
+        r.host.checked_add(gpa.offset_from(r.guest.start)?)
+    }
+
+    /// Copies the pristine images into RAM (clearing it first when `clear`); returns
+    /// the boot vCPU's entry and x0.
+    pub fn load(&self, clear: bool) -> Result<(GuestPhysAddr, u64), &'static str> {
+        if clear {
+            for r in &self.config.memory {
+                // SAFETY: the region is this partition's RAM (validated not to overlap
+                // the hypervisor or another partition), identity-mapped at EL2, and no
+                // vCPU of the partition is running (the restart protocol waited).
+                unsafe { core::ptr::write_bytes(r.host.as_u64() as *mut u8, 0, r.guest.size as usize) };
+            }
+        }
+        self.gic.reset();
+        let i = &self.images;
+        self.copy(i.place.kernel, i.kernel)?;
+        self.copy(i.place.dtb, &i.dtb)?;
+        if let (Some(at), Some(initrd)) = (i.place.initrd, i.initrd) {
+            self.copy(at, initrd)?;
+        }
+        super::cache::sync_instructions();
+        Ok((i.place.kernel, i.place.dtb.as_u64()))
+    }
+
+    fn copy(&self, gpa: GuestPhysAddr, bytes: &[u8]) -> Result<(), &'static str> {
+        let hpa = self.host_of(gpa, bytes.len() as u64).ok_or("image outside the partition's RAM")?;
+        // SAFETY: `host_of` proved the destination lies inside this partition's RAM,
+        // which the hypervisor may write while the partition is stopped or not yet
+        // started; the source is the bundle, which no partition can reach.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), hpa.as_u64() as *mut u8, bytes.len()) };
+        super::cache::clean_range(hpa.as_u64(), bytes.len());
+        Ok(())
+    }
+}

@@ -1,0 +1,239 @@
+//! The aarch64 vCPU: guest registers, entry through `enter_guest`, exit decoding.
+//!
+//! One vCPU owns one physical CPU, so the EL1 system registers, the timer and the GIC
+//! virtual CPU interface stay live in hardware: an exit saves only the general-purpose
+//! registers, ELR_EL2 and SPSR_EL2.
+
+use core::arch::asm;
+
+use bulkhead_core::addr::GuestPhysAddr;
+use bulkhead_core::vcpu::{ArchVcpu, MmioAccess, VmExit};
+
+use super::gic;
+use super::setup::Part;
+use crate::esr::{self, DataAbort, SysReg, Trap};
+use crate::psci::{self, Call};
+
+/// Guest general-purpose state; the layout is shared with boot.s.
+#[repr(C)]
+#[derive(Default)]
+pub struct GuestRegs {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// Return address (ELR_EL2).
+    pub elr: u64,
+    /// Saved PSTATE (SPSR_EL2).
+    pub spsr: u64,
+}
+
+const EXIT_SYNC: u64 = 0;
+const EXIT_IRQ: u64 = 1;
+/// SPSR for entry at EL1h with D, A, I, F masked.
+const SPSR_EL1H: u64 = 0x3c5;
+/// SCTLR_EL1 reset value: MMU and caches off, RES1 bits set.
+const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
+
+extern "C" {
+    fn enter_guest(regs: *mut GuestRegs) -> u64;
+}
+
+/// One vCPU of a partition, pinned to the current physical CPU.
+pub struct Vcpu {
+    regs: GuestRegs,
+    part: &'static Part,
+    index: usize,
+    esr: u64,
+    abort: Option<DataAbort>,
+}
+
+impl Vcpu {
+    /// vCPU `index` of `part`.
+    pub fn new(part: &'static Part, index: usize) -> Self {
+        Self { regs: GuestRegs::default(), part, index, esr: 0, abort: None }
+    }
+
+    fn reg(&self, n: u8) -> u64 {
+        self.regs.x.get(usize::from(n)).copied().unwrap_or(0)
+    }
+
+    fn set_reg(&mut self, n: u8, value: u64) {
+        if let Some(r) = self.regs.x.get_mut(usize::from(n)) {
+            *r = value;
+        }
+    }
+
+    /// Decodes a synchronous exit; `None` means handled here, re-enter at once.
+    fn sync_exit(&mut self) -> Option<VmExit> {
+        self.esr = read_esr();
+        match esr::decode(self.esr) {
+            Trap::Hvc => self.call(),
+            Trap::Smc => {
+                self.regs.elr += 4; // HCR_EL2.TSC: ELR points at the SMC itself
+                self.call()
+            }
+            Trap::SysReg(r) => {
+                self.sysreg(r);
+                None
+            }
+            Trap::DataAbort(a) => Some(self.data_abort(a)),
+            Trap::InstructionAbort => Some(VmExit::Stage2Fault { gpa: fault_ipa(), write: false }),
+            Trap::Wfx => {
+                self.regs.elr += 4;
+                Some(VmExit::Idle)
+            }
+            Trap::Other(_) => Some(VmExit::Refused("unexpected exception class")),
+        }
+    }
+
+    fn call(&mut self) -> Option<VmExit> {
+        let function = self.regs.x[0];
+        if !psci::is_firmware_call(function) {
+            let x = &self.regs.x;
+            return Some(VmExit::Hypercall { function, args: [x[1], x[2], x[3], x[4], x[5], x[6]] });
+        }
+        match psci::decode([function, self.regs.x[1], self.regs.x[2], self.regs.x[3]]) {
+            Call::Answer(value) => {
+                self.regs.x[0] = value as u64;
+                None
+            }
+            Call::Power(req) => Some(VmExit::Power(req)),
+        }
+    }
+
+    fn sysreg(&mut self, r: SysReg) {
+        self.regs.elr += 4;
+        if r.id == esr::ICC_SGI1R_EL1 && !r.read {
+            gic::guest_sgi(self.part, self.index, self.reg(r.rt));
+        } else if r.id >> 20 == 1 {
+            // DC ISW / CSW / CISW (HCR_EL2.TSW): this CPU's caches hold only its own
+            // partition's lines; a clean+invalidate by set/way here is harmless.
+        } else {
+            self.regs.elr -= 4;
+            self.inject_undef();
+        }
+    }
+
+    fn data_abort(&mut self, a: DataAbort) -> VmExit {
+        let gpa = fault_ipa();
+        if !a.valid {
+            return VmExit::Stage2Fault { gpa, write: a.write };
+        }
+        self.abort = Some(a);
+        let write = a.write.then(|| if a.srt == 31 { 0 } else { self.reg(a.srt) });
+        VmExit::Mmio(MmioAccess { gpa, size: a.size, write })
+    }
+
+    /// Makes the guest take an Undefined Instruction exception at EL1 (Arm ARM D1.10).
+    fn inject_undef(&mut self) {
+        let vbar: u64;
+        // SAFETY: reading VBAR_EL1 has no side effects.
+        unsafe { asm!("mrs {}, vbar_el1", out(reg) vbar) };
+        let offset = match self.regs.spsr & 0xf {
+            0b0101 => 0x200, // from EL1h
+            0b0100 => 0x000, // from EL1t
+            _ => 0x400,      // from EL0
+        };
+        let esr_el1 = 1u64 << 25; // EC 0 (unknown reason), IL
+        // SAFETY: these EL1 registers belong to the guest running on this CPU; this is
+        // exactly what the hardware does when it takes an exception to EL1.
+        unsafe {
+            asm!(
+                "msr esr_el1, {esr}",
+                "msr elr_el1, {elr}",
+                "msr spsr_el1, {spsr}",
+                esr = in(reg) esr_el1,
+                elr = in(reg) self.regs.elr,
+                spsr = in(reg) self.regs.spsr,
+            );
+        }
+        self.regs.spsr = SPSR_EL1H;
+        self.regs.elr = vbar + offset;
+    }
+}
+
+impl ArchVcpu for Vcpu {
+    fn run(&mut self) -> VmExit {
+        loop {
+            gic::flush_pending(self.part, self.index);
+            // SAFETY: `regs` is this vCPU's context and outlives the call; EL2 is
+            // configured for this partition (el2::enter_partition) on this CPU.
+            let kind = unsafe { enter_guest(&mut self.regs) };
+            match kind {
+                EXIT_SYNC => {
+                    if let Some(exit) = self.sync_exit() {
+                        return exit;
+                    }
+                }
+                EXIT_IRQ => {
+                    gic::physical_irq(self.part, self.index);
+                    return VmExit::Handled;
+                }
+                _ => return VmExit::Refused("SError or FIQ from the guest"),
+            }
+        }
+    }
+
+    fn reset(&mut self, entry: GuestPhysAddr, arg: u64) {
+        self.regs = GuestRegs::default();
+        self.regs.x[0] = arg;
+        self.regs.elr = entry.as_u64();
+        self.regs.spsr = SPSR_EL1H;
+        // SAFETY: resetting the EL1 state of the partition that owns this CPU; the TLB
+        // invalidation drops the old run's translations for this VMID.
+        unsafe {
+            asm!(
+                "msr sctlr_el1, {sctlr}",
+                "msr vbar_el1, xzr",
+                "msr cpacr_el1, xzr",
+                "msr cntv_ctl_el0, xzr",
+                "msr tcr_el1, xzr",
+                "isb",
+                "tlbi vmalls12e1",
+                "dsb nsh",
+                "isb",
+                sctlr = in(reg) SCTLR_EL1_RESET,
+            );
+        }
+        gic::reset_virtual_interface();
+    }
+
+    fn set_results(&mut self, values: &[u64]) {
+        for (r, v) in self.regs.x.iter_mut().zip(values) {
+            *r = *v;
+        }
+    }
+
+    fn complete_load(&mut self, value: u64) {
+        if let Some(a) = self.abort.take() {
+            if a.srt != 31 {
+                self.set_reg(a.srt, esr::load_value(&a, value));
+            }
+        }
+    }
+
+    fn skip_instruction(&mut self) {
+        self.regs.elr += 4;
+    }
+
+    fn pc(&self) -> u64 {
+        self.regs.elr
+    }
+
+    fn syndrome(&self) -> u64 {
+        self.esr
+    }
+}
+
+fn read_esr() -> u64 {
+    let v: u64;
+    // SAFETY: reading ESR_EL2 has no side effects.
+    unsafe { asm!("mrs {}, esr_el2", out(reg) v) };
+    v
+}
+
+fn fault_ipa() -> GuestPhysAddr {
+    let (hpfar, far): (u64, u64);
+    // SAFETY: reading HPFAR_EL2 and FAR_EL2 has no side effects.
+    unsafe { asm!("mrs {}, hpfar_el2", "mrs {}, far_el2", out(reg) hpfar, out(reg) far) };
+    esr::fault_ipa(hpfar, far)
+}
