@@ -1,0 +1,83 @@
+//! `bootargs` parsing: `test=<name> key=value ...`; unknown keys are ignored.
+
+/// Settings chosen by the bootargs.
+#[derive(Clone, Copy)]
+pub struct Args {
+    /// Behaviour to run (`test=`), `heartbeat` by default.
+    pub test: &'static str,
+    /// Heartbeat period in milliseconds (`period_ms=`), 10 by default.
+    pub period_ms: u64,
+    /// Address the probe behaviour touches (`probe=<hex>`).
+    pub probe: Option<u64>,
+    /// Probe with a store instead of a load (`op=write`).
+    pub probe_write: bool,
+    /// Heartbeats before probing (`after=`), 3 by default.
+    pub after: u64,
+    /// Heartbeats before SYSTEM_RESET (`reset_after=`), 3 by default.
+    pub reset_after: u64,
+    /// Heartbeats before SYSTEM_OFF (`off_after=`), 3 by default.
+    pub off_after: u64,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            test: "heartbeat",
+            period_ms: 10,
+            probe: None,
+            probe_write: false,
+            after: 3,
+            reset_after: 3,
+            off_after: 3,
+        }
+    }
+}
+
+/// Parses `bootargs`; on a malformed value returns the defaults-so-far and the
+/// offending `key=value` word.
+pub fn parse(bootargs: &'static str) -> (Args, Option<&'static str>) {
+    let mut args = Args::default();
+    let mut bad = None;
+    for word in bootargs.split_ascii_whitespace() {
+        let Some((key, value)) = word.split_once('=') else {
+            continue;
+        };
+        if apply(&mut args, key, value).is_none() {
+            bad = bad.or(Some(word));
+        }
+    }
+    (args, bad)
+}
+
+/// Applies one `key=value`; `None` if the value does not parse.
+fn apply(args: &mut Args, key: &str, value: &'static str) -> Option<()> {
+    match key {
+        "test" => args.test = value,
+        "period_ms" => args.period_ms = dec(value).filter(|&ms| ms > 0)?,
+        "probe" => args.probe = Some(hex(value)?),
+        "op" => {
+            args.probe_write = match value {
+                "read" => false,
+                "write" => true,
+                _ => return None,
+            }
+        }
+        "after" => args.after = dec(value)?,
+        "reset_after" => args.reset_after = dec(value)?,
+        "off_after" => args.off_after = dec(value)?,
+        _ => {}
+    }
+    Some(())
+}
+
+fn dec(s: &str) -> Option<u64> {
+    s.parse().ok()
+}
+
+fn hex(s: &str) -> Option<u64> {
+    let digits = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    u64::from_str_radix(digits, 16).ok()
+}

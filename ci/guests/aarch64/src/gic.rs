@@ -1,0 +1,167 @@
+//! GICv3: distributor enable, this vCPU's redistributor, system-register CPU interface.
+//!
+//! Register offsets and bits follow the GICv3/v4 Architecture Specification (IHI 0069),
+//! chapter 12.
+
+use core::arch::asm;
+
+use crate::{say, timer};
+
+/// `GICD_CTLR`.
+const GICD_CTLR: usize = 0x0;
+/// `GICD_CTLR.RWP`: register write pending.
+const CTLR_RWP: u32 = 1 << 31;
+/// `GICD_CTLR.ARE_NS` (bit 4; `ARE` with a single security state).
+const CTLR_ARE_NS: u32 = 1 << 4;
+/// `GICD_CTLR.EnableGrp1NS` (bit 1; `EnableGrp1` with a single security state).
+const CTLR_ENABLE_GRP1NS: u32 = 1 << 1;
+
+/// `GICR_TYPER` (64-bit, read as two 32-bit halves).
+const GICR_TYPER: usize = 0x8;
+/// `GICR_TYPER.Last`: the last frame of the region.
+const TYPER_LAST: u32 = 1 << 4;
+/// `GICR_TYPER.VLPIS`: GICv4 frames are twice as large.
+const TYPER_VLPIS: u32 = 1 << 1;
+/// `GICR_WAKER`.
+const GICR_WAKER: usize = 0x14;
+const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+/// The SGI/PPI frame follows the RD frame.
+const SGI_FRAME: usize = 0x1_0000;
+const GICR_IGROUPR0: usize = 0x80;
+const GICR_ISENABLER0: usize = 0x100;
+const GICR_IPRIORITYR: usize = 0x400;
+
+/// INTID of the EL1 virtual timer PPI.
+pub const VTIMER_INTID: u32 = 27;
+/// Priority given to the timer PPI (any value below the 0xff mask).
+const PRIORITY: u32 = 0x80;
+/// First special INTID (1020–1023: spurious and friends).
+const SPECIAL_INTID: u32 = 1020;
+/// Polls before giving up on RWP or ChildrenAsleep.
+const POLL_LIMIT: usize = 1_000_000;
+
+/// Turns on affinity routing and Group 1 in the distributor (ARE first: IHI 0069 12.9.4).
+pub fn init_distributor(gicd: usize) {
+    for bit in [CTLR_ARE_NS, CTLR_ENABLE_GRP1NS] {
+        let ctlr = read32(gicd + GICD_CTLR);
+        write32(gicd + GICD_CTLR, ctlr | bit);
+        if !poll(|| read32(gicd + GICD_CTLR) & CTLR_RWP == 0) {
+            say!("FAIL gicd rwp stuck");
+        }
+    }
+}
+
+/// Wakes this vCPU's redistributor, enables the virtual-timer PPI in Group 1 and the
+/// system-register CPU interface.
+pub fn init_cpu(gicr_base: usize, gicr_size: usize) -> Result<(), &'static str> {
+    let rd = find_redistributor(gicr_base, gicr_size).ok_or("no redistributor matches MPIDR")?;
+    let waker = read32(rd + GICR_WAKER);
+    write32(rd + GICR_WAKER, waker & !WAKER_PROCESSOR_SLEEP);
+    if !poll(|| read32(rd + GICR_WAKER) & WAKER_CHILDREN_ASLEEP == 0) {
+        return Err("redistributor stays asleep");
+    }
+    let sgi = rd + SGI_FRAME;
+    let bit = 1 << VTIMER_INTID;
+    write32(sgi + GICR_IGROUPR0, read32(sgi + GICR_IGROUPR0) | bit);
+    // Word access to IPRIORITYR: byte lanes are allowed but not every emulator has them.
+    let prio = sgi + GICR_IPRIORITYR + (VTIMER_INTID as usize & !3);
+    let shift = (VTIMER_INTID % 4) * 8;
+    let old = read32(prio) & !(0xff << shift);
+    write32(prio, old | PRIORITY << shift);
+    write32(sgi + GICR_ISENABLER0, bit);
+    init_cpu_interface();
+    Ok(())
+}
+
+/// Walks the redistributor frames until `GICR_TYPER.Affinity_Value` equals ours.
+fn find_redistributor(base: usize, size: usize) -> Option<usize> {
+    let me = mpidr_affinity();
+    let mut frame = base;
+    loop {
+        if size != 0 && frame >= base + size {
+            return None;
+        }
+        let lo = read32(frame + GICR_TYPER);
+        if read32(frame + GICR_TYPER + 4) == me {
+            return Some(frame);
+        }
+        if lo & TYPER_LAST != 0 {
+            return None;
+        }
+        frame += if lo & TYPER_VLPIS != 0 {
+            0x4_0000
+        } else {
+            0x2_0000
+        };
+    }
+}
+
+/// `MPIDR_EL1` affinity packed as in `GICR_TYPER[63:32]`: Aff3.Aff2.Aff1.Aff0.
+fn mpidr_affinity() -> u32 {
+    let mpidr: u64;
+    // SAFETY: reads MPIDR_EL1; no side effects.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack, preserves_flags)) };
+    ((mpidr >> 8 & 0xff00_0000) | (mpidr & 0x00ff_ffff)) as u32
+}
+
+fn init_cpu_interface() {
+    // SAFETY: ICC_SRE_EL1.SRE=1 selects the system-register interface; PMR lets all
+    // priorities through, BPR1=0, EOImode=0 (EOIR also deactivates), Group 1 on.
+    unsafe {
+        asm!(
+            "mrs {t}, icc_sre_el1",
+            "orr {t}, {t}, #1",
+            "msr icc_sre_el1, {t}",
+            "isb",
+            "mov {t}, #0xff",
+            "msr icc_pmr_el1, {t}",
+            "msr icc_bpr1_el1, xzr",
+            "mrs {t}, icc_ctlr_el1",
+            "bic {t}, {t}, #2",
+            "msr icc_ctlr_el1, {t}",
+            "mov {t}, #1",
+            "msr icc_igrpen1_el1, {t}",
+            "isb",
+            t = out(reg) _,
+            options(nostack)
+        )
+    };
+}
+
+/// Acknowledges one Group 1 interrupt, handles it, and ends it.
+pub fn handle_irq() {
+    let iar: u64;
+    // SAFETY: reading ICC_IAR1_EL1 acknowledges the highest-priority pending interrupt.
+    unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) iar, options(nomem, nostack)) };
+    let intid = (iar & 0xff_ffff) as u32;
+    if intid >= SPECIAL_INTID {
+        return;
+    }
+    match intid {
+        VTIMER_INTID => timer::on_tick(),
+        other => say!("irq {} unexpected", other),
+    }
+    // SAFETY: ends (priority drop + deactivate, EOImode 0) the interrupt acknowledged above.
+    unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) iar, options(nomem, nostack)) };
+}
+
+/// Unmasks IRQs on this vCPU.
+pub fn enable_irqs() {
+    // SAFETY: clears PSTATE.I; the vectors and the GIC are set up before any caller.
+    unsafe { asm!("msr daifclr, #2", options(nomem, nostack)) };
+}
+
+fn poll(mut done: impl FnMut() -> bool) -> bool {
+    (0..POLL_LIMIT).any(|_| done())
+}
+
+fn read32(addr: usize) -> u32 {
+    // SAFETY: `addr` is a GIC register inside the regions the device tree gave us.
+    unsafe { crate::mmio::read32(addr) }
+}
+
+fn write32(addr: usize, value: u32) {
+    // SAFETY: as in read32: a GIC register inside the DT's regions.
+    unsafe { crate::mmio::write32(addr, value) }
+}

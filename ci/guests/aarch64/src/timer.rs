@@ -1,0 +1,87 @@
+//! EL1 virtual timer heartbeat: `hb <n> t=<CNTVCT>` every period on vCPU 0.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::say;
+
+/// Heartbeats so far.
+static BEATS: AtomicU64 = AtomicU64::new(0);
+/// Period in counter ticks; 0 while the heartbeat is off.
+static PERIOD: AtomicU64 = AtomicU64::new(0);
+
+/// `CNTFRQ_EL0`: counter ticks per second.
+pub fn frequency() -> u64 {
+    let f: u64;
+    // SAFETY: reads CNTFRQ_EL0; no side effects.
+    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) f, options(nomem, nostack, preserves_flags)) };
+    f
+}
+
+/// `CNTVCT_EL0`, after an ISB so the read is not hoisted.
+pub fn now() -> u64 {
+    let t: u64;
+    // SAFETY: reads the virtual counter; no side effects.
+    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) t, options(nomem, nostack)) };
+    t
+}
+
+/// Starts the heartbeat with a period of `ms` milliseconds.
+pub fn start(ms: u64) {
+    let ticks = (frequency() * ms / 1000).max(1);
+    PERIOD.store(ticks, Ordering::SeqCst);
+    arm(ticks);
+}
+
+/// Heartbeats printed so far.
+pub fn beats() -> u64 {
+    BEATS.load(Ordering::SeqCst)
+}
+
+/// Sleeps (WFI) until at least `n` heartbeats have happened.
+pub fn wait_beats(n: u64) {
+    while beats() < n {
+        wfi();
+    }
+}
+
+/// Timer PPI handler: prints the heartbeat and re-arms.
+pub fn on_tick() {
+    let period = PERIOD.load(Ordering::SeqCst);
+    if period == 0 {
+        stop();
+        return;
+    }
+    let t = now();
+    let n = BEATS.fetch_add(1, Ordering::SeqCst) + 1;
+    say!("hb {} t={}", n, t);
+    arm(period);
+}
+
+/// Disables this vCPU's virtual timer (`CNTV_CTL_EL0.ENABLE = 0`).
+pub fn stop() {
+    // SAFETY: only this vCPU's EL1 virtual timer is affected.
+    unsafe { asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
+}
+
+fn arm(ticks: u64) {
+    // CVAL rather than the 32-bit TVAL: long periods at 1 GHz do not fit in TVAL.
+    let deadline = now().wrapping_add(ticks);
+    // SAFETY: CNTV_CVAL_EL0 sets the next deadline; CNTV_CTL_EL0 = ENABLE, unmasked.
+    unsafe {
+        asm!(
+            "msr cntv_cval_el0, {t}",
+            "msr cntv_ctl_el0, {one}",
+            "isb",
+            t = in(reg) deadline,
+            one = in(reg) 1u64,
+            options(nomem, nostack)
+        )
+    };
+}
+
+/// Waits for an interrupt.
+pub fn wfi() {
+    // SAFETY: WFI only suspends until the next interrupt or event.
+    unsafe { asm!("wfi", options(nomem, nostack)) };
+}
