@@ -36,6 +36,8 @@ pub enum Action {
     Resume,
     /// Write a call's result registers (unused ones zero) and re-enter.
     Reply([u64; 3]),
+    /// As `Reply`, after waking the CPU of the vCPU (index) the call started.
+    Started(usize, [u64; 3]),
     /// Complete an emulated load with the value, step past it, re-enter.
     Load(u64),
     /// Step past an emulated store and re-enter.
@@ -106,7 +108,7 @@ fn power(part: &PartitionCtl, vcpu: usize, req: PowerRequest) -> Action {
                 VcpuPower::Pending { .. } => reply(code::ON_PENDING),
                 VcpuPower::Off => {
                     *slot = VcpuPower::Pending { entry, context };
-                    reply(code::SUCCESS)
+                    Action::Started(target as usize, [code::SUCCESS as u64, 0, 0])
                 }
             }
         }

@@ -63,12 +63,11 @@ pub enum Event {
 
 /// What the vCPU loop needs from the machine.
 pub trait Host {
-    /// Sleeps until another CPU calls [`Host::signal`] (WFE), or returns at once.
+    /// Sleeps until this CPU is kicked (or returns at once: callers re-check state).
     fn wait(&self);
-    /// Wakes every CPU in [`Host::wait`] (SEV).
-    fn signal(&self);
-    /// Makes the partition's vCPUs other than `except` leave guest mode promptly.
-    fn kick(&self, part: &PartitionCtl, except: usize);
+    /// Makes the CPU of vCPU `vcpu` of `part` leave guest mode, or wake from
+    /// [`Host::wait`], and look at the partition's state again.
+    fn kick(&self, part: &PartitionCtl, vcpu: usize);
     /// Clears the partition's RAM and restores its images; returns vCPU 0's entry and
     /// first argument.
     fn reload(&self, part: &PartitionCtl) -> Result<(GuestPhysAddr, u64), &'static str>;
@@ -91,13 +90,22 @@ pub fn step(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &
         return false;
     }
     let exit = vcpu.run();
-    {
+    let stopping = {
         let mut s = part.shared.lock();
         s.in_guest &= !(1u64 << index);
+        s.life.state() != State::Running
+    };
+    if stopping {
+        // Another vCPU is stopping the partition and waits for this one to leave.
+        kick_others(part, index, host);
     }
     match dispatch(part, index, &exit) {
         Action::Resume => {}
         Action::Reply(values) => vcpu.set_results(&values),
+        Action::Started(target, values) => {
+            vcpu.set_results(&values);
+            host.kick(part, target);
+        }
         Action::Load(value) => {
             vcpu.complete_load(value);
             vcpu.skip_instruction();
@@ -106,8 +114,6 @@ pub fn step(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &
         Action::Park => park(part, index),
         Action::Stop(why) => stop(part, index, vcpu, host, why),
     }
-    // Wakes a vCPU this exit started and a stopper waiting for this one to leave.
-    host.signal();
     true
 }
 
@@ -172,16 +178,20 @@ fn stop(part: &PartitionCtl, index: usize, vcpu: &impl ArchVcpu, host: &impl Hos
     if let Some(e) = event {
         host.report(part, e);
     }
-    host.kick(part, index);
+    kick_others(part, index, host);
     while part.shared.lock().in_guest != 0 {
         host.wait();
     }
     if restart {
-        reload(part, host);
+        reload(part, index, host);
     }
 }
 
-fn reload(part: &PartitionCtl, host: &impl Host) {
+fn kick_others(part: &PartitionCtl, except: usize, host: &impl Host) {
+    (0..part.vcpu_count()).filter(|&i| i != except).for_each(|i| host.kick(part, i));
+}
+
+fn reload(part: &PartitionCtl, index: usize, host: &impl Host) {
     let result = host.reload(part);
     let mut s = part.shared.lock();
     match result {
@@ -195,7 +205,9 @@ fn reload(part: &PartitionCtl, host: &impl Host) {
             let count = s.life.restarts();
             drop(s);
             host.report(part, Event::Restarted(count));
-            host.signal();
+            if index != 0 {
+                host.kick(part, 0);
+            }
         }
         Err(why) => {
             let _ = s.life.go(State::Faulted);

@@ -54,8 +54,7 @@ struct MockHost {
 
 impl Host for MockHost {
     fn wait(&self) {}
-    fn signal(&self) {}
-    fn kick(&self, _part: &PartitionCtl, _except: usize) {
+    fn kick(&self, _part: &PartitionCtl, _vcpu: usize) {
         *self.kicks.borrow_mut() += 1;
     }
     fn reload(&self, _part: &PartitionCtl) -> Result<(GuestPhysAddr, u64), &'static str> {
@@ -181,7 +180,7 @@ fn fault_under_halt_policy_stops_every_vcpu() {
     assert_eq!((p.power(0), p.power(1)), (Some(VcpuPower::Off), Some(VcpuPower::Off)));
     let fault = Fault { kind: FaultKind::Stage2 { gpa, write: true }, vcpu: 0, pc: 0x5000_0040, syndrome: 0x9200_0046 };
     assert!(host.events.borrow().contains(&Event::Faulted(fault)));
-    assert_eq!(*host.kicks.borrow(), 1);
+    assert_eq!(*host.kicks.borrow(), 2, "vCPU 1 woken by CPU_ON, then kicked by the stop");
     // The stopped partition never runs again.
     assert!(!step(&p, 0, &mut v, &host));
 }

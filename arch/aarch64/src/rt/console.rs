@@ -66,8 +66,10 @@ static ENCODER: Mutex<defmt::Encoder> = Mutex::new(defmt::Encoder::new());
 unsafe impl defmt::Logger for Logger {
     fn acquire() {
         core::mem::forget(LOCK.lock());
-        put_bytes(&[FRAME_START]);
+        // The rzcobs encoder writes nothing at a frame start except, once, a 0x00
+        // separator: it goes before the marker, where the host ignores it.
         ENCODER.lock().start_frame(put_bytes);
+        put_bytes(&[FRAME_START]);
     }
 
     unsafe fn flush() {}

@@ -76,6 +76,24 @@ pub fn kick(mpidr: u64) {
     ICC_SGI1R_EL1.set(icc_sgi1r_el1::to_mpidr(mpidr, KICK_SGI));
 }
 
+/// Sleeps (WFI) until an interrupt is pending, then discards what arrived: this CPU has
+/// no running vCPU, so a kick only means "look again". WFI, not WFE: under QEMU a WFE
+/// loop spins, and with icount it would measure the spinning.
+pub fn idle() {
+    // The stopped guest's timer must not keep waking this CPU.
+    // SAFETY: CNTV_CTL_EL0 belongs to the guest of this CPU, which is not running; WFI
+    // only waits.
+    unsafe { core::arch::asm!("msr cntv_ctl_el0, xzr", "isb", "wfi") };
+    loop {
+        let intid = ICC_IAR1_EL1.read(ICC_IAR1_EL1::INTID) as u32;
+        if intid >= 1020 {
+            break;
+        }
+        ICC_EOIR1_EL1.write(ICC_EOIR1_EL1::INTID.val(intid.into()));
+        ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
+    }
+}
+
 /// Handles the physical interrupt that made this CPU leave the guest.
 pub fn physical_irq(part: &Part, index: usize) {
     let intid = ICC_IAR1_EL1.read(ICC_IAR1_EL1::INTID) as u32;

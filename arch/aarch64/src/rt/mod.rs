@@ -114,22 +114,12 @@ fn part_of(ctl: &PartitionCtl) -> Option<&'static Part> {
 
 impl Host for RuntimeHost {
     fn wait(&self) {
-        // SAFETY: WFE only waits for an event.
-        unsafe { core::arch::asm!("wfe") };
+        gic::idle();
     }
 
-    fn signal(&self) {
-        // SAFETY: the barrier publishes earlier stores before SEV wakes waiters.
-        unsafe { core::arch::asm!("dsb ish", "sev") };
-    }
-
-    fn kick(&self, ctl: &PartitionCtl, except: usize) {
-        if let Some(part) = part_of(ctl) {
-            for (i, &mpidr) in part.pcpus.iter().enumerate() {
-                if i != except {
-                    gic::kick(mpidr);
-                }
-            }
+    fn kick(&self, ctl: &PartitionCtl, vcpu: usize) {
+        if let Some(&mpidr) = part_of(ctl).and_then(|p| p.pcpus.get(vcpu)) {
+            gic::kick(mpidr);
         }
     }
 
