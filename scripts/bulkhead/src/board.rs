@@ -1,0 +1,154 @@
+//! Board descriptions: `boards/<name>/board.toml` says how to build and run a board.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Context, Error, Result};
+use crate::repo;
+
+/// The contents of `board.toml`.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct BoardFile {
+    arch: String,
+    target: String,
+    package: String,
+    config: String,
+    platform: String,
+    qemu: Vec<String>,
+}
+
+/// One board: where its files are and how to build and run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Board {
+    /// The board's name (its folder under `boards/`).
+    pub name: String,
+    /// The board's folder; also the hypervisor package's crate.
+    pub dir: PathBuf,
+    /// Architecture name used for guest folders (`ci/guests/<arch>`, `target/guests/<arch>`).
+    pub arch: String,
+    /// Rust target triple of the hypervisor and the guests.
+    pub target: String,
+    /// Cargo package of the board's hypervisor binary.
+    pub package: String,
+    /// Default config source (`config.dts`).
+    pub config: PathBuf,
+    /// Platform description source (`platform.dts`): the hardware the config runs on.
+    pub platform: PathBuf,
+    /// Emulator command line without the image (`-kernel <image>` is appended).
+    pub qemu: Vec<String>,
+}
+
+impl Board {
+    /// Loads `boards/<name>/board.toml`.
+    pub fn load(name: &str) -> Result<Self> {
+        let boards = repo::root().join("boards");
+        let dir = boards.join(name);
+        let file = dir.join("board.toml");
+        if name.is_empty() || name.contains(['/', '\\']) || !file.is_file() {
+            return Err(Error::new(format!(
+                "unknown board `{name}` (boards: {})",
+                list(&boards).join(", ")
+            )));
+        }
+        let text = std::fs::read_to_string(&file)
+            .context(|| format!("cannot read {}", repo::show(&file)))?;
+        Self::from_toml(name, &dir, &text)
+            .map_err(|e| Error::new(format!("{}: {e}", repo::show(&file))))
+    }
+
+    /// Builds a board from the text of its `board.toml`.
+    fn from_toml(name: &str, dir: &Path, text: &str) -> std::result::Result<Self, String> {
+        let file: BoardFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        if file.qemu.is_empty() {
+            return Err("qemu: needs at least the emulator's name".into());
+        }
+        Ok(Self {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            arch: file.arch,
+            target: file.target,
+            package: file.package,
+            config: dir.join(file.config),
+            platform: dir.join(file.platform),
+            qemu: file.qemu,
+        })
+    }
+}
+
+/// Names of the boards that have a `board.toml`, sorted.
+pub fn list(boards: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(boards) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("board.toml").is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+        arch = "aarch64"
+        target = "aarch64-unknown-none"
+        package = "bulkhead-x"
+        config = "config.dts"
+        platform = "platform.dts"
+        qemu = ["qemu-system-aarch64", "-M", "virt"]
+    "#;
+
+    #[test]
+    fn reads_every_field() {
+        let board = Board::from_toml("x", Path::new("boards/x"), SAMPLE).unwrap();
+        assert_eq!(board.arch, "aarch64");
+        assert_eq!(board.config, Path::new("boards/x/config.dts"));
+        assert_eq!(board.platform, Path::new("boards/x/platform.dts"));
+        assert_eq!(board.qemu[0], "qemu-system-aarch64");
+    }
+
+    #[test]
+    fn rejects_unknown_and_missing_fields() {
+        let extra = format!("{SAMPLE}\ncolour = \"red\"");
+        assert!(Board::from_toml("x", Path::new("."), &extra)
+            .unwrap_err()
+            .contains("colour"));
+        let missing = SAMPLE.replace("package = \"bulkhead-x\"", "");
+        assert!(Board::from_toml("x", Path::new("."), &missing)
+            .unwrap_err()
+            .contains("package"));
+    }
+
+    #[test]
+    fn every_board_in_the_tree_loads() {
+        let names = list(&repo::root().join("boards"));
+        assert!(names.iter().any(|n| n == "qemu-virt-arm64"));
+        for name in names {
+            Board::load(&name).unwrap();
+        }
+    }
+
+    #[test]
+    fn readme_example_is_the_default_config() {
+        let readme = std::fs::read_to_string(repo::root().join("README.md")).unwrap();
+        let config =
+            std::fs::read_to_string(Board::load("qemu-virt-arm64").unwrap().config).unwrap();
+        let block = format!("```dts\n{}\n```", config.trim_end());
+        assert!(
+            readme.contains(&block),
+            "README.md's example differs from boards/qemu-virt-arm64/config.dts"
+        );
+    }
+
+    #[test]
+    fn unknown_board_lists_the_known_ones() {
+        let err = Board::load("no-such-board").unwrap_err().to_string();
+        assert!(err.contains("unknown board `no-such-board`") && err.contains("qemu-virt-arm64"));
+    }
+}

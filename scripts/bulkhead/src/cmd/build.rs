@@ -1,0 +1,130 @@
+//! `cargo bh build`: the board's in-tree test guests and its hypervisor, as ELF and raw binary.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::{progress, Command};
+use crate::args::{Args, Spec};
+use crate::board::Board;
+use crate::error::{Context, Error, Result};
+use crate::{guests, process, repo};
+
+/// The `build` command.
+pub const COMMAND: Command = Command {
+    spec: Spec {
+        command: "build",
+        positionals: &["board"],
+        required: 1,
+        flags: &[],
+        options: &[],
+        rest: false,
+    },
+    usage: "<board>",
+    summary: "build the in-tree test guests and the board's hypervisor",
+    run,
+};
+
+/// The hypervisor as built for a board.
+pub struct Built {
+    /// `target/bulkhead/<board>/bulkhead.elf`: for log decoding and debuggers.
+    pub elf: PathBuf,
+    /// `target/bulkhead/<board>/bulkhead.bin`: the raw binary that gets packed.
+    pub bin: PathBuf,
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let board = super::board(args)?;
+    let built = build(&board)?;
+    println!("{}\n{}", repo::show(&built.elf), repo::show(&built.bin));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the guests of the board's architecture, then its hypervisor.
+pub fn build(board: &Board) -> Result<Built> {
+    let objcopy = process::objcopy()?;
+    build_guests(board, &objcopy)?;
+    build_hypervisor(board, &objcopy)
+}
+
+/// Builds `ci/guests/<arch>` and writes each bin to `target/guests/<arch>/<bin>.bin`.
+fn build_guests(board: &Board, objcopy: &Path) -> Result<()> {
+    let dir = guests::guest_dir(&board.arch);
+    if !dir.join("Cargo.toml").is_file() {
+        progress(
+            "build",
+            format!("no in-tree test guests for {}", board.arch),
+        );
+        return Ok(());
+    }
+    let guest_crate = guests::crate_bins(&dir)?;
+    progress(
+        "build",
+        format!("test guests: {}", guest_crate.bins.join(", ")),
+    );
+    cargo_build(&guest_crate.package, &board.target)?;
+    for bin in &guest_crate.bins {
+        let elf = release_dir(&board.target).join(bin);
+        raw_binary(objcopy, &elf, &guests::guest_image(&board.arch, bin))?;
+    }
+    Ok(())
+}
+
+/// Builds the board's hypervisor package and copies it to `target/bulkhead/<board>/`.
+fn build_hypervisor(board: &Board, objcopy: &Path) -> Result<Built> {
+    let manifest = repo::show(&board.dir.join("Cargo.toml"));
+    let hv_crate = guests::crate_bins(&board.dir)?;
+    if hv_crate.package != board.package {
+        return Err(Error::new(format!(
+            "{}: package: `{}`, but {manifest} is package `{}`",
+            repo::show(&board.dir.join("board.toml")),
+            board.package,
+            hv_crate.package
+        )));
+    }
+    let [bin] = hv_crate.bins.as_slice() else {
+        return Err(Error::new(format!(
+            "{manifest}: expected exactly one binary, found {:?}",
+            hv_crate.bins
+        )));
+    };
+    progress("build", format!("hypervisor: {}", board.package));
+    cargo_build(&board.package, &board.target)?;
+    let out = repo::board_out(&board.name);
+    let built = Built {
+        elf: out.join("bulkhead.elf"),
+        bin: out.join("bulkhead.bin"),
+    };
+    let elf = release_dir(&board.target).join(bin);
+    std::fs::create_dir_all(&out).context(|| format!("cannot create {}", repo::show(&out)))?;
+    std::fs::copy(&elf, &built.elf).context(|| {
+        format!(
+            "cannot copy {} to {}",
+            repo::show(&elf),
+            repo::show(&built.elf)
+        )
+    })?;
+    raw_binary(objcopy, &built.elf, &built.bin)?;
+    Ok(built)
+}
+
+/// `cargo build --release -p <package> --target <target>` into the workspace `target/`.
+fn cargo_build(package: &str, target: &str) -> Result<()> {
+    let mut cmd = process::cargo();
+    cmd.args(["build", "--release", "-p", package, "--target", target]);
+    process::run(&mut cmd, &format!("cargo build -p {package}"))
+}
+
+/// Where cargo puts release binaries for `target`.
+fn release_dir(target: &str) -> PathBuf {
+    repo::target_dir().join(target).join("release")
+}
+
+/// `rust-objcopy -O binary elf out`.
+fn raw_binary(objcopy: &Path, elf: &Path, out: &Path) -> Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", repo::show(dir)))?;
+    }
+    let mut cmd = std::process::Command::new(objcopy);
+    cmd.args(["-O", "binary"]).arg(elf).arg(out);
+    process::run(&mut cmd, &format!("rust-objcopy {}", repo::show(elf)))
+}

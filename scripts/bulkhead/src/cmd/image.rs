@@ -1,0 +1,100 @@
+//! `cargo bh image`: check, build, then pack hypervisor + bundle into one bootable image.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bulkhead_core::bundle::{BundleWriter, CONFIG_ENTRY};
+
+use super::{build, check, progress, Command};
+use crate::args::{Args, Spec};
+use crate::board::Board;
+use crate::error::{self, Context, Error, Result};
+use crate::{map, pack, repo};
+
+/// The `image` command.
+pub const COMMAND: Command = Command {
+    spec: Spec {
+        command: "image",
+        positionals: &["board"],
+        required: 1,
+        flags: &[],
+        options: &["--config", "-o|--out"],
+        rest: false,
+    },
+    usage: "<board> [--config FILE] [-o OUT]",
+    summary: "check + build, then pack target/bulkhead/<board>/bulkhead.img (or OUT)",
+    run,
+};
+
+/// A packed image and the ELF to decode its logs with.
+pub struct Made {
+    /// The bootable image.
+    pub image: PathBuf,
+    /// The hypervisor ELF beside it.
+    pub elf: PathBuf,
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let board = super::board(args)?;
+    let made = image(
+        &board,
+        args.option("--config"),
+        args.option("--out").map(PathBuf::from),
+    )?;
+    println!("{}", repo::show(&made.image));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the config, builds everything and writes the image to `out` (default
+/// `target/bulkhead/<board>/bulkhead.img`), with the hypervisor ELF beside it.
+pub fn image(board: &Board, config: Option<&str>, out: Option<PathBuf>) -> Result<Made> {
+    let checked = check::check(board, config)?;
+    progress(
+        "check",
+        format!("{}: valid", repo::show(&checked.config_file)),
+    );
+    let built = build::build(board)?;
+    let mut writer = BundleWriter::new();
+    writer
+        .add(CONFIG_ENTRY, &checked.config_dtb)
+        .context(|| format!("bundle entry {CONFIG_ENTRY}"))?;
+    for image in &checked.images {
+        if !image.path().is_file() {
+            return Err(Error::new(format!(
+                "{}: not built (image `{}`)",
+                repo::show(image.path()),
+                image.name
+            )));
+        }
+        let bytes = error::read(image.path())?;
+        writer
+            .add(&image.name, &bytes)
+            .context(|| format!("bundle entry `{}`", image.name))?;
+    }
+    let bundle = writer.finish();
+    let hypervisor = error::read(&built.bin)?;
+    let packed = pack::pack(&hypervisor, &bundle).context(|| repo::show(&built.bin))?;
+    let default_out = out.is_none();
+    let image = out.unwrap_or_else(|| repo::board_out(&board.name).join("bulkhead.img"));
+    error::write(&image, &packed.bytes)?;
+    let elf = if default_out {
+        built.elf
+    } else {
+        let beside = image.with_extension("elf");
+        std::fs::copy(&built.elf, &beside)
+            .context(|| format!("cannot copy the ELF to {}", repo::show(&beside)))?;
+        beside
+    };
+    progress(
+        "pack",
+        format!(
+            "{}: hypervisor {} (with .bss), bundle {} (config + {} image{})",
+            repo::show(&image),
+            map::size(packed.bundle_offset as u64),
+            map::size(bundle.len() as u64),
+            checked.images.len(),
+            if checked.images.len() == 1 { "" } else { "s" }
+        ),
+    );
+    Ok(Made { image, elf })
+}

@@ -1,0 +1,231 @@
+//! `cargo bh test`: host tests, then scenarios, then one `N passed, M failed` line.
+
+use std::io::{BufRead, BufReader};
+use std::ops::AddAssign;
+use std::process::{ExitCode, Stdio};
+
+use bulkhead_harness::ScenarioResult;
+
+use super::{progress, Command};
+use crate::args::{Args, Spec};
+use crate::error::{Context, Error, Result};
+use crate::process;
+
+/// The `test` command.
+pub const COMMAND: Command = Command {
+    spec: Spec {
+        command: "test",
+        positionals: &["filter"],
+        required: 0,
+        flags: &["--host-only", "--scenarios-only"],
+        options: &[],
+        rest: false,
+    },
+    usage: "[--host-only|--scenarios-only] [FILTER]",
+    summary: "host tests (cargo test) and emulator scenarios; ends with `N passed, M failed`",
+    run,
+};
+
+/// Test counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Tests that passed.
+    pub passed: u64,
+    /// Tests that failed.
+    pub failed: u64,
+    /// Tests that were not run (`#[ignore]`).
+    pub skipped: u64,
+}
+
+impl AddAssign for Totals {
+    fn add_assign(&mut self, other: Self) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+}
+
+impl Totals {
+    /// The closing line: `N passed, M failed` (`, K skipped` when some were).
+    pub fn summary(&self) -> String {
+        let mut line = format!("{} passed, {} failed", self.passed, self.failed);
+        if self.skipped > 0 {
+            line.push_str(&format!(", {} skipped", self.skipped));
+        }
+        line
+    }
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let (host_only, scenarios_only) = (args.flag("--host-only"), args.flag("--scenarios-only"));
+    if host_only && scenarios_only {
+        return Err(Error::new(
+            "cargo bh test: --host-only and --scenarios-only exclude each other",
+        ));
+    }
+    let filter = args.positional(0);
+    let mut totals = Totals::default();
+    if !scenarios_only {
+        totals += host_tests(filter)?;
+    }
+    if !host_only {
+        totals += scenarios(filter);
+    }
+    println!("{}", totals.summary());
+    Ok(if totals.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo test` over the workspace's default members, its output passed through and its
+/// `test result:` lines added up. A cargo failure without a failing test (a build
+/// error) counts as one failure.
+fn host_tests(filter: Option<&str>) -> Result<Totals> {
+    progress("test", "host: cargo test");
+    let mut cmd = process::cargo();
+    cmd.args(["test", "--no-fail-fast"]);
+    if let Some(filter) = filter {
+        cmd.args(["--", filter]);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| process::spawn_error(&cmd, e))?;
+    let mut totals = Totals::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context(|| "reading cargo test's output".to_string())?;
+            println!("{line}");
+            totals += parse_result_line(&line).unwrap_or_default();
+        }
+    }
+    let status = child
+        .wait()
+        .context(|| "waiting for cargo test".to_string())?;
+    if !status.success() && totals.failed == 0 {
+        progress(
+            "test",
+            format!("cargo test failed ({status}) without a failing test: counted as one failure"),
+        );
+        totals.failed += 1;
+    }
+    progress(
+        "test",
+        format!(
+            "host: {} of {} passed",
+            totals.passed,
+            totals.passed + totals.failed
+        ),
+    );
+    Ok(totals)
+}
+
+/// The counts in a libtest summary line:
+/// `test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; …`.
+pub fn parse_result_line(line: &str) -> Option<Totals> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let (_, counts) = rest.split_once(". ")?;
+    let mut totals = Totals::default();
+    for part in counts.split(';') {
+        let mut words = part.split_whitespace();
+        let (Some(n), Some(what)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else { continue };
+        match what {
+            "passed" => totals.passed = n,
+            "failed" => totals.failed = n,
+            "ignored" => totals.skipped = n,
+            _ => {}
+        }
+    }
+    Some(totals)
+}
+
+/// Runs the emulator scenarios, printing a line as each finishes.
+fn scenarios(filter: Option<&str>) -> Totals {
+    progress("test", "scenarios");
+    let results = bulkhead_harness::run_all_with(filter, |r| println!("{}", scenario_line(r)));
+    let mut totals = Totals::default();
+    for result in &results {
+        if result.passed {
+            totals.passed += 1;
+        } else {
+            totals.failed += 1;
+        }
+    }
+    totals
+}
+
+/// `PASS name  (1.2 s)`, plus the indented detail of a failure.
+fn scenario_line(result: &ScenarioResult) -> String {
+    let verdict = if result.passed { "PASS" } else { "FAIL" };
+    let mut line = format!("{verdict} {}  ({:.1} s)", result.name, result.seconds);
+    if !result.passed {
+        for detail in result.detail.lines() {
+            line.push_str("\n     ");
+            line.push_str(detail);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_libtest_summaries() {
+        let ok = "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(
+            parse_result_line(ok),
+            Some(Totals {
+                passed: 12,
+                failed: 0,
+                skipped: 1
+            })
+        );
+        let bad = "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(
+            parse_result_line(bad),
+            Some(Totals {
+                passed: 3,
+                failed: 2,
+                skipped: 0
+            })
+        );
+        assert_eq!(parse_result_line("test foo ... ok"), None);
+    }
+
+    #[test]
+    fn summary_line_has_the_contract_form() {
+        let mut totals = Totals {
+            passed: 5,
+            failed: 1,
+            skipped: 0,
+        };
+        assert_eq!(totals.summary(), "5 passed, 1 failed");
+        totals += Totals {
+            passed: 1,
+            failed: 0,
+            skipped: 2,
+        };
+        assert_eq!(totals.summary(), "6 passed, 1 failed, 2 skipped");
+    }
+
+    #[test]
+    fn failed_scenarios_show_their_detail() {
+        let result = ScenarioResult {
+            name: "boot".into(),
+            passed: false,
+            seconds: 2.25,
+            detail: "timeout\nlast: x".into(),
+        };
+        assert_eq!(
+            scenario_line(&result),
+            "FAIL boot  (2.2 s)\n     timeout\n     last: x"
+        );
+    }
+}

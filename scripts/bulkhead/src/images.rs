@@ -1,0 +1,225 @@
+//! Partition images named by a config: where each comes from on the host.
+//!
+//! A bare name (no `/`, no `.`) is an in-tree test guest: a bin of `ci/guests/<arch>`,
+//! built by `cargo bh build` to `target/guests/<arch>/<name>.bin`. Anything else is a
+//! file path relative to the config file, which must exist. The name itself, exactly as
+//! the config spells it, is the image's bundle entry name.
+
+use std::path::{Path, PathBuf};
+
+use bulkhead_core::bundle::{CONFIG_ENTRY, NAME_LEN};
+use bulkhead_core::config::Config;
+
+use crate::board::Board;
+use crate::error::{Error, Result};
+use crate::guests;
+use crate::repo;
+
+/// One image a config refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// The bundle entry name: the config's `kernel`/`initrd`/`dtb` string.
+    pub name: String,
+    /// Where the bytes come from.
+    pub source: Source,
+}
+
+/// Where an image's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An in-tree test guest; the file exists once `cargo bh build` ran.
+    Guest(PathBuf),
+    /// A file next to the config; checked to exist.
+    File(PathBuf),
+}
+
+impl Image {
+    /// The host file holding the image.
+    pub fn path(&self) -> &Path {
+        match &self.source {
+            Source::Guest(path) | Source::File(path) => path,
+        }
+    }
+
+    /// Whether the image is an in-tree test guest.
+    pub fn is_guest(&self) -> bool {
+        matches!(self.source, Source::Guest(_))
+    }
+}
+
+/// Whether `name` denotes an in-tree test guest rather than a file.
+pub fn is_guest_name(name: &str) -> bool {
+    !name.contains(['/', '.'])
+}
+
+/// Every distinct image of `config` (in config order), checked: guests must be bins of
+/// the board's guest crate, files must exist. Errors read
+/// `<config file>: <node>: <property>: <reason>`.
+pub fn resolve(config: &Config, config_file: &Path, board: &Board) -> Result<Vec<Image>> {
+    let mut guest_bins: Option<Vec<String>> = None;
+    let mut images: Vec<Image> = Vec::new();
+    for partition in &config.partitions {
+        let boot = &partition.boot;
+        let named = [
+            ("kernel", Some(&boot.kernel)),
+            ("initrd", boot.initrd.as_ref()),
+            ("dtb", boot.dtb.as_ref()),
+        ];
+        for (property, name) in named {
+            let Some(name) = name else { continue };
+            if images.iter().any(|i| &i.name == name) {
+                continue;
+            }
+            let fail = |reason: String| {
+                Error::new(format!(
+                    "{}: {}: {property}: {reason}",
+                    repo::show(config_file),
+                    partition.node
+                ))
+            };
+            let source = locate(name, config_file, board, &mut guest_bins).map_err(fail)?;
+            images.push(Image {
+                name: name.clone(),
+                source,
+            });
+        }
+    }
+    Ok(images)
+}
+
+/// Where image `name` comes from, or why it cannot be used.
+fn locate(
+    name: &str,
+    config_file: &Path,
+    board: &Board,
+    guest_bins: &mut Option<Vec<String>>,
+) -> std::result::Result<Source, String> {
+    if name.len() > NAME_LEN {
+        return Err(format!(
+            "`{name}` is longer than {NAME_LEN} bytes (bundle entry limit)"
+        ));
+    }
+    if name == CONFIG_ENTRY {
+        return Err(format!(
+            "`{CONFIG_ENTRY}` is reserved for the config itself"
+        ));
+    }
+    if !is_guest_name(name) {
+        let path = config_file.parent().unwrap_or(Path::new(".")).join(name);
+        return match path.is_file() {
+            true => Ok(Source::File(path)),
+            false => Err(format!("no such file: {}", repo::show(&path))),
+        };
+    }
+    if guest_bins.is_none() {
+        let dir = guests::guest_dir(&board.arch);
+        let found =
+            guests::crate_bins(&dir).map_err(|e| format!("in-tree test guest `{name}`: {e}"))?;
+        *guest_bins = Some(found.bins);
+    }
+    let bins = guest_bins.as_deref().unwrap_or_default();
+    if bins.iter().any(|b| b == name) {
+        Ok(Source::Guest(guests::guest_image(&board.arch, name)))
+    } else {
+        Err(format!(
+            "no in-tree test guest `{name}` in ci/guests/{} (it has: {})",
+            board.arch,
+            if bins.is_empty() {
+                "none".to_string()
+            } else {
+                bins.join(", ")
+            }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
+    use bulkhead_core::config::{Boot, ConsoleKind, HypervisorConfig, Partition, RestartPolicy};
+
+    pub(crate) fn partition(name: &str, kernel: &str, initrd: Option<&str>) -> Partition {
+        Partition {
+            name: name.into(),
+            node: format!("/partitions/{name}"),
+            cpus: vec![0],
+            memory: vec![],
+            devices: vec![],
+            boot: Boot {
+                kernel: kernel.into(),
+                initrd: initrd.map(String::from),
+                dtb: None,
+                bootargs: None,
+                load: Some(GuestPhysAddr::new(0x5000_0000)),
+            },
+            console: ConsoleKind::Virtual,
+            restart: RestartPolicy::Halt,
+        }
+    }
+
+    fn config(partitions: Vec<Partition>) -> Config {
+        let memory =
+            Range::<HostPhysAddr>::new(HostPhysAddr::new(0x4000_0000), 0x100_0000).unwrap();
+        let hypervisor = HypervisorConfig {
+            memory,
+            console: None,
+        };
+        Config {
+            hypervisor,
+            partitions,
+            channels: vec![],
+        }
+    }
+
+    fn board() -> Board {
+        Board::load("qemu-virt-arm64").unwrap()
+    }
+
+    #[test]
+    fn files_resolve_next_to_the_config_and_dedupe() {
+        let config_file = repo::root().join("scripts/bulkhead/src/images.rs");
+        let cfg = config(vec![
+            partition("a", "main.rs", Some("../Cargo.toml")),
+            partition("b", "main.rs", None),
+        ]);
+        let images = resolve(&cfg, &config_file, &board()).unwrap();
+        let names: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["main.rs", "../Cargo.toml"]);
+        assert!(images[1].path().ends_with("bulkhead/src/../Cargo.toml"));
+    }
+
+    #[test]
+    fn missing_files_name_node_and_property() {
+        let config_file = repo::root().join("boards/qemu-virt-arm64/config.dts");
+        let cfg = config(vec![partition("a", "../nowhere/Image", None)]);
+        let err = resolve(&cfg, &config_file, &board())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "boards/qemu-virt-arm64/config.dts: /partitions/a: kernel: no such file: "
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_guests_are_refused() {
+        let config_file = repo::root().join("boards/qemu-virt-arm64/config.dts");
+        let cfg = config(vec![partition("a", "no_such_guest", None)]);
+        let err = resolve(&cfg, &config_file, &board())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/partitions/a: kernel: no in-tree test guest `no_such_guest`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bare_names_are_guests() {
+        assert!(is_guest_name("hello"));
+        assert!(!is_guest_name("Image.gz") && !is_guest_name("linux/Image"));
+    }
+}
