@@ -1,0 +1,242 @@
+//! Scenario files (`ci/scenarios/*.toml`): parsing and validation into checked [`Scenario`]s.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::check::{Cadence, Checks, Expect};
+
+/// One scenario: what to boot, how long to wait and what the output must show.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Unique name, equal to the file's stem.
+    pub name: String,
+    /// What the scenario shows, in a sentence.
+    pub description: String,
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Board directory name under `boards/`.
+    pub board: String,
+    /// Config file, relative to the repository root.
+    pub config: PathBuf,
+    /// Hard limit: QEMU is killed after this long.
+    pub timeout: Duration,
+    /// Extra emulator arguments after the board's command and `-kernel <image>`.
+    pub qemu_extra: Vec<String>,
+    /// What the output must (and must not) show.
+    pub checks: Checks,
+}
+
+/// Longest allowed timeout: a scenario that needs more is a benchmark, not a test.
+const MAX_TIMEOUT_SECS: u64 = 600;
+
+/// A scenario file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: String,
+    board: String,
+    config: Option<String>,
+    timeout: u64,
+    #[serde(default)]
+    qemu_extra: Vec<String>,
+    #[serde(default)]
+    expect: Vec<RawExpect>,
+    #[serde(default)]
+    never: Vec<String>,
+    #[serde(default)]
+    cadence: Vec<RawCadence>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    source: String,
+    lines: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCadence {
+    partition: String,
+    pattern: String,
+    min_count: u64,
+    max_gap: u64,
+    after: Option<String>,
+    min_after: Option<u64>,
+}
+
+/// Reads every `*.toml` in `dir` (sorted by name). All problems are reported together,
+/// one per line, each naming the file and the field.
+pub fn load_scenarios(dir: &Path) -> Result<Vec<Scenario>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    let (mut scenarios, mut errors) = (Vec::new(), Vec::new());
+    for file in files {
+        match load_file(&file) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// Reads and validates one scenario file.
+pub fn load_file(file: &Path) -> Result<Scenario, String> {
+    let at = file.display();
+    let source = std::fs::read_to_string(file).map_err(|e| format!("{at}: {e}"))?;
+    let raw: RawScenario =
+        toml::from_str(&source).map_err(|e| format!("{at}: {}", one_line(&e.to_string())))?;
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    build(raw, file, stem).map_err(|e| format!("{at}: {e}"))
+}
+
+/// Validates a parsed file into a [`Scenario`]; errors name the field.
+fn build(raw: RawScenario, file: &Path, stem: &str) -> Result<Scenario, String> {
+    let safe = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if raw.name != stem || !raw.name.chars().all(safe) {
+        return Err(format!(
+            "name: `{}` must equal the file name `{stem}` and use [a-z0-9_-]",
+            raw.name
+        ));
+    }
+    if raw.timeout == 0 || raw.timeout > MAX_TIMEOUT_SECS {
+        return Err(format!(
+            "timeout: {} s is outside 1..={MAX_TIMEOUT_SECS}",
+            raw.timeout
+        ));
+    }
+    let checks = Checks {
+        expect: raw
+            .expect
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| expect(i, e))
+            .collect::<Result<_, _>>()?,
+        never: raw
+            .never
+            .iter()
+            .enumerate()
+            .map(|(i, p)| regex(&format!("never[{i}]"), p))
+            .collect::<Result<_, _>>()?,
+        cadence: raw
+            .cadence
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| cadence(i, c))
+            .collect::<Result<_, _>>()?,
+    };
+    if checks.expect.is_empty() && checks.cadence.is_empty() {
+        return Err(
+            "a scenario needs at least one [[expect]] or [[cadence]]: otherwise it passes at once"
+                .into(),
+        );
+    }
+    let config = raw
+        .config
+        .unwrap_or_else(|| format!("boards/{}/config.dts", raw.board));
+    if Path::new(&config).is_absolute() {
+        return Err(format!(
+            "config: `{config}` must be relative to the repository root"
+        ));
+    }
+    Ok(Scenario {
+        name: raw.name,
+        description: raw.description,
+        file: file.to_path_buf(),
+        board: raw.board,
+        config: PathBuf::from(config),
+        timeout: Duration::from_secs(raw.timeout),
+        qemu_extra: raw.qemu_extra,
+        checks,
+    })
+}
+
+/// Validates one `[[expect]]` table.
+fn expect(i: usize, raw: RawExpect) -> Result<Expect, String> {
+    if raw.lines.is_empty() {
+        return Err(format!(
+            "expect[{i}].lines: empty (an expectation that cannot fail)"
+        ));
+    }
+    let lines = raw
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(j, p)| regex(&format!("expect[{i}].lines[{j}]"), p));
+    Ok(Expect {
+        source: raw.source,
+        lines: lines.collect::<Result<_, _>>()?,
+    })
+}
+
+/// Validates one `[[cadence]]` table.
+fn cadence(i: usize, raw: RawCadence) -> Result<Cadence, String> {
+    let field = |name: &str| format!("cadence[{i}].{name}");
+    let pattern = regex(&field("pattern"), &raw.pattern)?;
+    for group in ["n", "t"] {
+        if !pattern.capture_names().flatten().any(|name| name == group) {
+            return Err(format!(
+                "{}: needs a named group (?P<{group}>…)",
+                field("pattern")
+            ));
+        }
+    }
+    if raw.min_count < 2 {
+        return Err(format!(
+            "{}: {} heartbeats cannot show a cadence; use 2 or more",
+            field("min_count"),
+            raw.min_count
+        ));
+    }
+    if raw.max_gap == 0 {
+        return Err(format!("{}: must be positive", field("max_gap")));
+    }
+    let after = raw
+        .after
+        .as_deref()
+        .map(|p| regex(&field("after"), p))
+        .transpose()?;
+    if after.is_none() && raw.min_after.is_some() {
+        return Err(format!(
+            "{}: only meaningful with `after`",
+            field("min_after")
+        ));
+    }
+    Ok(Cadence {
+        partition: raw.partition,
+        pattern,
+        min_count: raw.min_count,
+        max_gap: raw.max_gap,
+        after,
+        min_after: raw.min_after.unwrap_or(3),
+    })
+}
+
+/// Compiles a pattern; the error names the field.
+fn regex(field: &str, pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("{field}: {}", one_line(&e.to_string())))
+}
+
+/// Folds a multi-line library message onto one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! Scenario files: the valid form, each rejection, and the repository's own scenarios.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Scenario, String> {
+    let raw: RawScenario = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+    build(raw, Path::new("ci/scenarios/demo.toml"), "demo")
+}
+
+const VALID: &str = r#"
+name = "demo"
+board = "qemu-virt-arm64"
+timeout = 60
+never = ["(?i)panic"]
+
+[[expect]]
+source = "alpha"
+lines = ["^hello alpha", "^hb 5 "]
+
+[[cadence]]
+partition = "beta"
+pattern = '^hb (?P<n>\d+) t=(?P<t>\d+)'
+min_count = 20
+max_gap = 6250000
+after = "partition alpha faulted"
+"#;
+
+fn rejected(text: &str, needle: &str) {
+    match parse(text) {
+        Err(e) => assert!(e.contains(needle), "error `{e}` lacks `{needle}`"),
+        Ok(s) => panic!("accepted, expected an error about `{needle}`: {s:?}"),
+    }
+}
+
+#[test]
+fn valid_file_with_defaults() {
+    let s = parse(VALID).unwrap();
+    assert_eq!(s.name, "demo");
+    assert_eq!(s.config, PathBuf::from("boards/qemu-virt-arm64/config.dts"));
+    assert_eq!(s.timeout, Duration::from_secs(60));
+    assert!(s.qemu_extra.is_empty());
+    assert_eq!(s.checks.expect[0].lines.len(), 2);
+    assert_eq!(s.checks.cadence[0].min_after, 3, "min_after defaults to 3");
+}
+
+#[test]
+fn explicit_config_and_extra_args() {
+    let text = VALID.replace("timeout = 60", "timeout = 60\nconfig = \"ci/scenarios/configs/x.dts\"\nqemu_extra = [\"-icount\", \"shift=0\"]");
+    let s = parse(&text).unwrap();
+    assert_eq!(s.config, PathBuf::from("ci/scenarios/configs/x.dts"));
+    assert_eq!(s.qemu_extra, ["-icount", "shift=0"]);
+}
+
+#[test]
+fn unknown_field_is_rejected() {
+    rejected(
+        &VALID.replace("timeout = 60", "timeout = 60\ntimout = 5"),
+        "unknown field `timout`",
+    );
+    rejected(&VALID.replace("max_gap", "max_gap_ticks"), "max_gap");
+}
+
+#[test]
+fn name_must_match_the_file() {
+    rejected(
+        &VALID.replace("name = \"demo\"", "name = \"other\""),
+        "must equal the file name `demo`",
+    );
+}
+
+#[test]
+fn bad_regex_names_its_field() {
+    rejected(&VALID.replace("^hb 5 ", "^hb ("), "expect[0].lines[1]");
+    rejected(&VALID.replace("(?i)panic", "(?"), "never[0]");
+}
+
+#[test]
+fn cadence_pattern_needs_both_groups() {
+    rejected(
+        &VALID.replace("(?P<t>\\d+)", "\\d+"),
+        "needs a named group (?P<t>",
+    );
+}
+
+#[test]
+fn cadence_limits_are_checked() {
+    rejected(
+        &VALID.replace("min_count = 20", "min_count = 1"),
+        "cadence[0].min_count",
+    );
+    rejected(
+        &VALID.replace("max_gap = 6250000", "max_gap = 0"),
+        "cadence[0].max_gap",
+    );
+    let no_after = VALID.replace("after = \"partition alpha faulted\"", "min_after = 2");
+    rejected(&no_after, "min_after: only meaningful with `after`");
+}
+
+#[test]
+fn a_scenario_that_checks_nothing_is_rejected() {
+    rejected(
+        "name = \"demo\"\nboard = \"b\"\ntimeout = 5\nnever = [\"x\"]",
+        "at least one",
+    );
+    rejected(
+        "name = \"demo\"\nboard = \"b\"\ntimeout = 5\n[[expect]]\nsource = \"a\"\nlines = []",
+        "empty",
+    );
+}
+
+#[test]
+fn timeout_and_config_are_checked() {
+    rejected(&VALID.replace("timeout = 60", "timeout = 0"), "timeout");
+    rejected(&VALID.replace("timeout = 60", "timeout = 6000"), "timeout");
+    rejected(
+        &VALID.replace("timeout = 60", "timeout = 60\nconfig = \"/etc/x.dts\""),
+        "relative",
+    );
+}
+
+#[test]
+fn repository_scenarios_load_and_their_configs_exist() {
+    let root = crate::repo_root();
+    let scenarios = load_scenarios(&root.join("ci/scenarios")).unwrap();
+    assert!(scenarios.len() >= 13, "only {} scenarios", scenarios.len());
+    for s in &scenarios {
+        assert!(!s.description.is_empty(), "{}: no description", s.name);
+        if s.config.starts_with("ci") {
+            assert!(
+                root.join(&s.config).is_file(),
+                "{}: config {} missing",
+                s.name,
+                s.config.display()
+            );
+        }
+    }
+}
