@@ -60,9 +60,8 @@ pub fn boot(
     if !config.hypervisor.memory.contains_range(&image) {
         return Err(format!("/hypervisor: memory: must cover the image, bundle, heap and tables ({:?}..={:?})", image.start, image.last()));
     }
-    if let Some(base) = console_base(&config, &platform) {
-        console::init(base as usize);
-    }
+    // No console in the config (its UART passed to a partition, say): stay silent.
+    console::init(console_base(&config, &platform).unwrap_or(0) as usize);
     // SAFETY: built once, here, before any CPU (this one included) enables its MMU.
     unsafe {
         mmu::build(&platform.memory);
@@ -80,7 +79,20 @@ pub fn boot(
         part.ctl.boot(entry, arg).map_err(|e| format!("{e:?}"))?;
         parts.push(part);
     }
+    report_footprint(image.size - HEAP_SIZE - FRAMES_SIZE);
     Ok((parts, cpu_slots(&platform)))
+}
+
+/// Logs the RAM the hypervisor holds once every partition is built.
+fn report_footprint(image_and_bundle: u64) {
+    let heap = heap::in_use() as u64;
+    let tables = FRAMES_SIZE - FRAMES.lock().free_frames() as u64 * 4096;
+    defmt::info!(
+        "ram: image+bundle {=u64} KiB, heap {=u64} KiB in use, stage-2 tables {=u64} KiB",
+        image_and_bundle / 1024,
+        heap / 1024,
+        tables / 1024
+    );
 }
 
 fn copy_dtb(at: usize) -> Result<&'static [u8], &'static str> {

@@ -14,3 +14,8 @@ pub unsafe fn init(start: usize, size: usize) {
     // SAFETY: the caller guarantees the range is ours alone.
     unsafe { HEAP.lock().init(start, size) };
 }
+
+/// Bytes currently allocated.
+pub fn in_use() -> usize {
+    HEAP.lock().stats_alloc_actual()
+}
