@@ -94,18 +94,20 @@ pub fn idle() {
     }
 }
 
-/// Handles the physical interrupt that made this CPU leave the guest.
-pub fn physical_irq(part: &Part, index: usize) {
+/// Handles the physical interrupt that made this CPU leave the guest. Returns whether
+/// it was a kick, after which core must look at the partition's state; the guest's own
+/// interrupts are injected and the vCPU re-enters at once.
+pub fn physical_irq(part: &Part, index: usize) -> bool {
     let intid = ICC_IAR1_EL1.read(ICC_IAR1_EL1::INTID) as u32;
     if intid >= 1020 {
-        return; // spurious
+        return false; // spurious
     }
     ICC_EOIR1_EL1.write(ICC_EOIR1_EL1::INTID.val(intid.into()));
     let g = &part.gic;
     let guest_owned = intid == VTIMER_PPI || g.owned.contains(intid);
     if intid == KICK_SGI || !guest_owned {
         ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
-        return;
+        return intid == KICK_SGI;
     }
     let priority = g.priority(index, intid);
     // SAFETY: `intid` is this partition's (its SPI or the vCPU's own timer PPI), was
@@ -115,6 +117,7 @@ pub fn physical_irq(part: &Part, index: usize) {
         ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
         g.pending[index].post(intid);
     }
+    false
 }
 
 /// Moves queued virtual interrupts of vCPU `index` into the list registers.

@@ -165,8 +165,9 @@ impl ArchVcpu for Vcpu {
                     }
                 }
                 EXIT_IRQ => {
-                    gic::physical_irq(self.part, self.index);
-                    return VmExit::Handled;
+                    if gic::physical_irq(self.part, self.index) {
+                        return VmExit::Handled;
+                    }
                 }
                 _ => return VmExit::Refused("SError or FIQ from the guest"),
             }

@@ -12,6 +12,9 @@ use super::lr::{inject, Full, ListRegs};
 /// SGI); only the CPU running the vCPU [`drain`](Self::drain)s, on its next guest entry.
 pub struct PendingIrqs {
     words: [AtomicU32; NR_INTIDS / 32],
+    /// Bit n set when word n may hold something: keeps the empty check, made on every
+    /// guest entry, to one load.
+    summary: AtomicU32,
 }
 
 impl Default for PendingIrqs {
@@ -25,6 +28,7 @@ impl PendingIrqs {
     pub const fn new() -> Self {
         Self {
             words: [const { AtomicU32::new(0) }; NR_INTIDS / 32],
+            summary: AtomicU32::new(0),
         }
     }
 
@@ -34,7 +38,9 @@ impl PendingIrqs {
             return false;
         };
         let bit = 1 << (intid % 32);
-        word.fetch_or(bit, Ordering::Release) & bit == 0
+        let fresh = word.fetch_or(bit, Ordering::Release) & bit == 0;
+        self.summary.fetch_or(1 << (intid / 32), Ordering::Release);
+        fresh
     }
 
     /// Removes `intid` from the queue (the guest cleared its pending state).
@@ -53,7 +59,7 @@ impl PendingIrqs {
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.words.iter().all(|w| w.load(Ordering::Acquire) == 0)
+        self.summary.load(Ordering::Acquire) == 0
     }
 
     /// Moves queued interrupts into `lrs`, lowest INTID first, and returns how many.
@@ -69,7 +75,9 @@ impl PendingIrqs {
         mut lookup: impl FnMut(u32) -> Option<(u8, Option<u32>)>,
     ) -> Result<usize, Full> {
         let mut injected = 0;
-        for (n, word) in self.words.iter().enumerate() {
+        let summary = self.summary.swap(0, Ordering::AcqRel);
+        for n in bits(summary).map(|n| n as usize) {
+            let word = &self.words[n];
             let taken = word.swap(0, Ordering::Acquire);
             let mut keep = taken;
             for b in bits(taken) {
@@ -80,6 +88,8 @@ impl PendingIrqs {
                 // SAFETY: the caller vouches for `lookup`'s physical INTIDs.
                 if unsafe { inject(lrs, intid, priority, hw) }.is_err() {
                     word.fetch_or(keep, Ordering::Release);
+                    // Everything from this word on is still queued.
+                    self.summary.fetch_or(summary & !((1u32 << n) - 1), Ordering::Release);
                     return Err(Full);
                 }
                 keep &= !(1 << b);
@@ -87,6 +97,7 @@ impl PendingIrqs {
             }
             if keep != 0 {
                 word.fetch_or(keep, Ordering::Release);
+                self.summary.fetch_or(1 << n, Ordering::Release);
             }
         }
         Ok(injected)

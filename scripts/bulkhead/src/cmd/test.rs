@@ -67,6 +67,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let mut totals = Totals::default();
     if !scenarios_only {
         totals += host_tests(filter)?;
+        totals += target_builds();
     }
     if !host_only {
         totals += scenarios(filter);
@@ -120,6 +121,36 @@ fn host_tests(filter: Option<&str>) -> Result<Totals> {
         ),
     );
     Ok(totals)
+}
+
+/// The no_std crates that must build for bare-metal targets (STYLE: core runs on the
+/// host and on every target; boards and guests only on theirs).
+const TARGET_BUILDS: &[(&str, &str)] = &[
+    ("bulkhead-core", "aarch64-unknown-none"),
+    ("bulkhead-core", "x86_64-unknown-none"),
+    ("bulkhead-x86_64", "x86_64-unknown-none"),
+    ("bulkhead-drivers", "aarch64-unknown-none"),
+    ("bulkhead-qemu-virt-arm64", "aarch64-unknown-none"),
+    ("bulkhead-testguest-aarch64", "aarch64-unknown-none"),
+];
+
+/// Builds each of [`TARGET_BUILDS`]; each build is one test case.
+fn target_builds() -> Totals {
+    let mut totals = Totals::default();
+    for (package, target) in TARGET_BUILDS {
+        progress("test", format!("build {package} for {target}"));
+        let ok = process::cargo()
+            .args(["build", "--release", "--quiet", "-p", package, "--target", target])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            totals.passed += 1;
+        } else {
+            println!("FAIL build {package} for {target}");
+            totals.failed += 1;
+        }
+    }
+    totals
 }
 
 /// The counts in a libtest summary line:
