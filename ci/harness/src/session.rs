@@ -135,17 +135,25 @@ fn describe(status: Option<ExitStatus>) -> String {
     status.map_or_else(|| "status unknown".into(), |s| s.to_string())
 }
 
-/// The board's emulator command: `qemu` in `boards/<board>/board.toml`.
+/// The board's emulator command for scenarios: `qemu` in `boards/<board>/board.toml`
+/// followed by its `scenario_qemu` arguments (deterministic time: with `-icount` the
+/// guests' timers run on instructions, so a loaded host cannot fake a heartbeat gap and
+/// a real one is the hypervisor's).
 fn qemu_command(root: &Path, board: &str) -> Result<Vec<String>, String> {
     #[derive(serde::Deserialize)]
     struct Board {
         qemu: Option<Vec<String>>,
+        #[serde(default)]
+        scenario_qemu: Vec<String>,
     }
     let file = root.join("boards").join(board).join("board.toml");
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let parsed: Board = toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     match parsed.qemu {
-        Some(argv) if !argv.is_empty() => Ok(argv),
+        Some(mut argv) if !argv.is_empty() => {
+            argv.extend(parsed.scenario_qemu);
+            Ok(argv)
+        }
         _ => Err(format!(
             "{}: qemu: missing or empty: this board has no emulator",
             file.display()

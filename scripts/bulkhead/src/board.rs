@@ -17,6 +17,10 @@ struct BoardFile {
     config: String,
     platform: String,
     qemu: Vec<String>,
+    /// Extra emulator arguments for test scenarios (read by the harness).
+    #[serde(default)]
+    #[allow(dead_code)]
+    scenario_qemu: Vec<String>,
 }
 
 /// One board: where its files are and how to build and run it.

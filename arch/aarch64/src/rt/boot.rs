@@ -15,15 +15,11 @@ use super::{console, gic, heap, mmu};
 
 core::arch::global_asm!(include_str!("boot.s"));
 
-const DTB_MAX: usize = 64 * 1024;
+const DTB_MAX: usize = 1 << 20;
 const HEAP_SIZE: u64 = 8 << 20;
 const FRAMES_SIZE: u64 = 4 << 20;
 /// CPUs the image has stacks for (link.ld MAX_CPUS).
 const MAX_CPUS: usize = 8;
-
-#[repr(C, align(8))]
-struct DtbCopy([u8; DTB_MAX]);
-static mut DTB: DtbCopy = DtbCopy([0; DTB_MAX]);
 
 extern "C" {
     static __image_start: u8;
@@ -37,11 +33,10 @@ pub fn early(dtb: usize) -> Result<(&'static [u8], &'static [u8], Range<HostPhys
     let bundle_at = core::ptr::addr_of!(__image_end) as u64;
     let bundle_bytes = bundle_slice(bundle_at)?;
     let heap_start = HostPhysAddr::new(bundle_at + bundle_bytes.len() as u64).align_up(4096).ok_or("heap")?;
-    // SAFETY: the heap lies right after the bundle, inside the hypervisor's RAM (checked
-    // against the config in `boot` before anything else is placed there) and unused.
-    unsafe { heap::init(heap_start.as_u64() as usize, HEAP_SIZE as usize) };
     let frames = Range::new(HostPhysAddr::new(heap_start.as_u64() + HEAP_SIZE), FRAMES_SIZE).ok_or("frames")?;
-    Ok((copy_dtb(dtb)?, bundle_bytes, frames))
+    let ours = Range::new(heap_start, HEAP_SIZE + FRAMES_SIZE).ok_or("heap")?;
+    let dtb = copy_dtb(dtb, &ours)?;
+    Ok((dtb, bundle_bytes, frames))
 }
 
 /// Everything up to running partitions; an error names what is wrong.
@@ -95,7 +90,8 @@ fn report_footprint(image_and_bundle: u64) {
     );
 }
 
-fn copy_dtb(at: usize) -> Result<&'static [u8], &'static str> {
+/// Copies the platform DTB to the heap, which it must not overlap, and starts the heap.
+fn copy_dtb(at: usize, heap: &Range<HostPhysAddr>) -> Result<&'static [u8], &'static str> {
     if at == 0 {
         return Err("no platform device tree in x0");
     }
@@ -109,16 +105,20 @@ fn copy_dtb(at: usize) -> Result<&'static [u8], &'static str> {
     // Boot loaders pad the blob (QEMU to 1 MiB): copy only what the blocks use.
     let used = (field(8) + field(36)).max(field(12) + field(32)).min(field(4));
     if used > DTB_MAX {
-        return Err("platform device tree larger than 64 KiB");
+        return Err("platform device tree larger than 1 MiB");
     }
-    // SAFETY: DTB is written only here, once, on the boot CPU; the source holds at least
-    // `used` bytes as its header says.
-    unsafe {
-        let dst = &mut *core::ptr::addr_of_mut!(DTB);
-        core::ptr::copy_nonoverlapping(at as *const u8, dst.0.as_mut_ptr(), used);
-        dst.0[4..8].copy_from_slice(&(used as u32).to_be_bytes());
-        Ok(&dst.0[..used])
+    let blob = Range::new(HostPhysAddr::new(at as u64), used as u64).ok_or("bad DTB address")?;
+    if blob.overlaps(heap) {
+        return Err("the boot loader put the device tree where the hypervisor's heap goes");
     }
+    // SAFETY: the heap lies right after the bundle, inside the hypervisor's RAM (checked
+    // against the config in `boot` before anything else is placed there), unused, and
+    // clear of the DTB.
+    unsafe { heap::init(heap.start.as_u64() as usize, HEAP_SIZE as usize) };
+    // SAFETY: the source holds at least `used` bytes as its header says.
+    let mut copy = Vec::from(unsafe { core::slice::from_raw_parts(at as *const u8, used) });
+    copy[4..8].copy_from_slice(&(used as u32).to_be_bytes());
+    Ok(Vec::leak(copy))
 }
 
 fn bundle_slice(at: u64) -> Result<&'static [u8], &'static str> {

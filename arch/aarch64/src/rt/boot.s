@@ -1,6 +1,6 @@
 // Bulkhead aarch64 entry, EL2 exception vectors and the guest entry/exit path.
 
-.equ STACK_SIZE, 0x40000
+.equ STACK_SIZE, 0x10000
 .equ EXIT_SYNC, 0
 .equ EXIT_IRQ, 1
 .equ EXIT_FIQ, 2
