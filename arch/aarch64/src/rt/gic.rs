@@ -149,6 +149,7 @@ pub struct PartGic {
     pending: Vec<PendingIrqs>,
     owned: IntIdSet,
     layout: GicV3Layout,
+    name: alloc::string::String,
 }
 
 impl PartGic {
@@ -164,7 +165,7 @@ impl PartGic {
             redists.push(Mutex::new(rd));
         }
         let pending = (0..n).map(|_| PendingIrqs::new()).collect();
-        Ok(Self { dist: Mutex::new(dist), redists, pending, owned, layout })
+        Ok(Self { dist: Mutex::new(dist), redists, pending, owned, layout, name: p.name.clone() })
     }
 
     /// Puts distributor and redistributors in their reset state (boot and restart).
@@ -210,8 +211,18 @@ impl MmioDevice for Gicd {
     fn read(&self, _vcpu: usize, offset: u64, size: u8) -> Result<u64, BadAccess> {
         self.0.dist.lock().read(offset, size, hw()).map_err(bad)
     }
-    fn write(&self, _vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), BadAccess> {
-        self.0.dist.lock().write(offset, size, value, hw()).map_err(bad)
+    fn write(&self, vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), BadAccess> {
+        let mut dist = self.0.dist.lock();
+        let before = dist.foreign_writes();
+        dist.write(offset, size, value, hw()).map_err(bad)?;
+        if dist.foreign_writes() != before && before == 0 {
+            // Reported once: the write itself was ignored (the interrupt is not ours).
+            defmt::warn!(
+                "partition {=str} vcpu {=usize} tried to enable or raise an interrupt it does not own (GICD+{=u64:#x}): ignored",
+                self.0.name.as_str(), vcpu, offset
+            );
+        }
+        Ok(())
     }
 }
 
