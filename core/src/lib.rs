@@ -11,6 +11,7 @@ extern crate alloc;
 pub mod addr;
 pub mod bundle;
 pub mod config;
+pub mod dt;
 pub mod fdtgen;
 pub mod hypercall;
 pub mod partition;

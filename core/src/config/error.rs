@@ -5,6 +5,7 @@ use alloc::string::{String, ToString};
 use core::fmt;
 
 use crate::addr::{GuestPhysAddr, HostPhysAddr, Range};
+use crate::dt::{BlobError, PropError};
 
 /// Why a config or platform description was rejected.
 ///
@@ -43,6 +44,18 @@ impl fmt::Display for ConfigError {
 }
 
 impl core::error::Error for ConfigError {}
+
+impl From<BlobError> for ConfigError {
+    fn from(e: BlobError) -> Self {
+        Self { node: e.node, property: None, reason: e.reason }
+    }
+}
+
+impl From<PropError> for ConfigError {
+    fn from(e: PropError) -> Self {
+        Self { node: e.node, property: Some(e.property), reason: e.reason }
+    }
+}
 
 /// `HPA:0x…..HPA:0x…` (end exclusive), the one way messages print a host range.
 pub(super) fn hpa_range(range: &Range<HostPhysAddr>) -> String {

@@ -10,15 +10,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use fdt::node::{FdtNode, NodeProperty};
-use fdt::Fdt;
-
 use super::node::{cells, reg64, Node};
-use super::platform::{
-    cell_sizes, compatible, cpu_reg, interrupt_parent, is_root_gic, lookup, prop_u32, take_cells,
-    Chain,
-};
+use super::platform::{cpu_reg, interrupt_parent, is_root_gic, Chain};
 use super::FdtGenError;
+use crate::dt::{self, Prop, Tree};
 
 /// Frequency of the generated `apb-pclk` clock.
 pub const APB_PCLK_HZ: u64 = 24_000_000;
@@ -108,16 +103,20 @@ impl Refs {
 
 /// Copies the platform node at `path` (and its subtree) to become a child of the guest
 /// root, its `reg` translated to CPU addresses in two-cell form.
-pub(super) fn copy_device(fdt: &Fdt<'_>, path: &str, refs: &mut Refs) -> Result<Node, FdtGenError> {
+pub(super) fn copy_device(
+    tree: &Tree<'_>,
+    path: &str,
+    refs: &mut Refs,
+) -> Result<Node, FdtGenError> {
     let unknown = || FdtGenError::UnknownDevice { path: String::from(path) };
-    let mut chain = lookup(fdt, path).filter(|c| c.len() >= 2).ok_or_else(unknown)?;
-    let mut node = copy_node(fdt, &mut chain, path, refs)?;
+    let mut chain = tree.chain(path).filter(|c| c.len() >= 2).ok_or_else(unknown)?;
+    let mut node = copy_node(tree, &mut chain, path, refs)?;
     let reg = cpu_reg(&chain, path)?;
     // The unit address follows `reg`, which may have moved from a bus address.
     if let (Some((name, _)), Some((addr, _))) = (node.name.split_once('@'), reg.first()) {
         node.name = format!("{name}@{addr:x}");
     }
-    let moved_as_is = chain.len() == 2 && cell_sizes(chain[0]) == (2, 2);
+    let moved_as_is = chain.len() == 2 && tree.root().cell_sizes()? == (2, 2);
     for (name, value) in &mut node.props {
         match name.as_str() {
             "reg" => *value = reg64(&reg),
@@ -131,24 +130,24 @@ pub(super) fn copy_device(fdt: &Fdt<'_>, path: &str, refs: &mut Refs) -> Result<
 }
 
 /// Copies the last node of `chain` and its children.
-fn copy_node<'b, 'a>(
-    fdt: &'b Fdt<'a>,
-    chain: &mut Chain<'b, 'a>,
+fn copy_node<'t, 'a>(
+    tree: &'t Tree<'a>,
+    chain: &mut Chain<'t, 'a>,
     path: &str,
     refs: &mut Refs,
 ) -> Result<Node, FdtGenError> {
     let Some(&node) = chain.last() else { return Err(FdtGenError::property(path, "", "no node")) };
-    let mut out = Node::new(node.name);
-    let primecell = compatible(node, &["arm,primecell", "arm,pl011"]);
-    for prop in node.properties() {
-        if let Some(value) = copy_prop(fdt, chain, prop, path, primecell, refs)? {
+    let mut out = Node::new(node.name());
+    let primecell = node.is_compatible(&["arm,primecell", "arm,pl011"]);
+    for &prop in node.props() {
+        if let Some(value) = copy_prop(tree, chain, prop, path, primecell, refs)? {
             out.raw(prop.name, value);
         }
     }
     for child in node.children() {
-        let child_path = format!("{path}/{}", child.name);
+        let child_path = format!("{path}/{}", child.name());
         chain.push(child);
-        let copied = copy_node(fdt, chain, &child_path, refs);
+        let copied = copy_node(tree, chain, &child_path, refs);
         chain.pop();
         out.children.push(copied?);
     }
@@ -156,10 +155,10 @@ fn copy_node<'b, 'a>(
 }
 
 /// The guest value of one property, or `None` to drop it.
-fn copy_prop(
-    fdt: &Fdt<'_>,
-    chain: &[FdtNode<'_, '_>],
-    prop: NodeProperty<'_>,
+fn copy_prop<'a>(
+    tree: &Tree<'a>,
+    chain: &[&dt::Node<'a>],
+    prop: Prop<'_>,
     path: &str,
     primecell: bool,
     refs: &mut Refs,
@@ -169,7 +168,8 @@ fn copy_prop(
         "phandle" | "linux,phandle" | "pinctrl-names" => Ok(None),
         _ if name.starts_with("pinctrl-") => Ok(None),
         "interrupt-parent" | "interrupts" => {
-            if !interrupt_parent(fdt, chain).is_some_and(is_root_gic) {
+            let parent = interrupt_parent(tree, chain)?;
+            if !parent.map(is_root_gic).transpose()?.unwrap_or(false) {
                 return Err(FdtGenError::property(
                     path,
                     name,
@@ -179,7 +179,7 @@ fn copy_prop(
             let gic = cells(&[refs.gic]);
             Ok(Some(if name == "interrupts" { prop.value.to_vec() } else { gic }))
         }
-        "clocks" => rewrite_clocks(fdt, prop.value, path, primecell, refs).map(Some),
+        "clocks" => rewrite_clocks(tree, prop.value, path, primecell, refs).map(Some),
         _ if is_foreign_ref(name) => Err(FdtGenError::property(
             path,
             name,
@@ -199,24 +199,23 @@ fn is_foreign_ref(name: &str) -> bool {
 /// `clocks` with each specifier replaced by a guest clock's phandle: a copy of a
 /// platform `fixed-clock`, or for a PrimeCell device the 24 MHz `apb-pclk`.
 fn rewrite_clocks(
-    fdt: &Fdt<'_>,
-    mut value: &[u8],
+    tree: &Tree<'_>,
+    value: &[u8],
     path: &str,
     primecell: bool,
     refs: &mut Refs,
 ) -> Result<Vec<u8>, FdtGenError> {
     let err = |reason| FdtGenError::property(path, "clocks", reason);
+    let cells = dt::cells(value).ok_or_else(|| err("truncated specifier"))?;
+    let mut rest = cells.as_slice();
     let mut out = Vec::new();
-    while !value.is_empty() {
-        let phandle = take_cells(&mut value, 1).ok_or_else(|| err("truncated specifier"))?;
-        let provider = u32::try_from(phandle).ok().and_then(|p| fdt.find_phandle(p));
+    while let Some((&phandle, tail)) = rest.split_first() {
+        let provider = tree.by_phandle(phandle);
         let provider = provider.ok_or_else(|| err("names no node of the platform"))?;
-        let args = prop_u32(provider, "#clock-cells").unwrap_or(0);
-        for _ in 0..args {
-            take_cells(&mut value, 1).ok_or_else(|| err("truncated specifier"))?;
-        }
+        let args = provider.u32("#clock-cells")?.unwrap_or(0);
+        rest = tail.get(args as usize..).ok_or_else(|| err("truncated specifier"))?;
         let guest = match fixed_clock(provider, args) {
-            Some((hz, names)) => refs.clock(provider.name, hz, names),
+            Some((hz, names)) => refs.clock(provider.name(), hz, names),
             None if primecell => refs.apb_pclk(),
             None => return Err(err("provider is not a fixed-clock")),
         };
@@ -226,14 +225,10 @@ fn rewrite_clocks(
 }
 
 /// Frequency and output names of a `fixed-clock` provider without arguments.
-fn fixed_clock<'a>(provider: FdtNode<'_, 'a>, args: u32) -> Option<(u64, Option<&'a [u8]>)> {
-    if args != 0 || !compatible(provider, &["fixed-clock"]) {
+fn fixed_clock<'a>(provider: &dt::Node<'a>, args: u32) -> Option<(u64, Option<&'a [u8]>)> {
+    if args != 0 || !provider.is_compatible(&["fixed-clock"]) {
         return None;
     }
-    let mut freq = provider.property("clock-frequency")?.value;
-    let cells = u32::try_from(freq.len() / 4)
-        .ok()
-        .filter(|&c| (1..=2).contains(&c) && freq.len() % 4 == 0)?;
-    let hz = take_cells(&mut freq, cells)?;
-    Some((hz, provider.property("clock-output-names").map(|p| p.value)))
+    let hz = provider.u64("clock-frequency").ok()??;
+    Some((hz, provider.prop("clock-output-names")))
 }

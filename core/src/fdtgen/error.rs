@@ -3,14 +3,14 @@
 use alloc::string::String;
 use core::fmt;
 
-use super::check::DtbDefect;
+use crate::dt::{BlobError, PropError};
 
 /// Why a guest device tree could not be generated. Every variant names what it is about
 /// (platform-DT path, property) so that the message alone locates the problem.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FdtGenError {
     /// The platform DTB is not a well-formed device tree.
-    PlatformDtb(DtbDefect),
+    PlatformDtb(BlobError),
     /// A device or console is passed through but no platform DTB was given.
     NoPlatform {
         /// The platform-DT path that needed it.
@@ -28,7 +28,7 @@ pub enum FdtGenError {
         /// Property name.
         property: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// The spec itself is unusable.
     Spec {
@@ -53,8 +53,9 @@ pub enum FdtGenError {
 
 impl FdtGenError {
     /// A [`Self::Property`] error.
-    pub(super) fn property(path: &str, property: &str, reason: &'static str) -> Self {
-        Self::Property { path: String::from(path), property: String::from(property), reason }
+    pub(super) fn property(path: &str, property: &str, reason: &str) -> Self {
+        let (path, property, reason) = (path.into(), property.into(), reason.into());
+        Self::Property { path, property, reason }
     }
 }
 
@@ -64,16 +65,22 @@ impl From<vm_fdt::Error> for FdtGenError {
     }
 }
 
-impl From<DtbDefect> for FdtGenError {
-    fn from(d: DtbDefect) -> Self {
-        Self::PlatformDtb(d)
+impl From<BlobError> for FdtGenError {
+    fn from(e: BlobError) -> Self {
+        Self::PlatformDtb(e)
+    }
+}
+
+impl From<PropError> for FdtGenError {
+    fn from(e: PropError) -> Self {
+        Self::Property { path: e.node, property: e.property, reason: e.reason }
     }
 }
 
 impl fmt::Display for FdtGenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::PlatformDtb(d) => write!(f, "platform DTB unusable {d}"),
+            Self::PlatformDtb(e) => write!(f, "platform DTB unusable at byte {:#x}: {e}", e.offset),
             Self::NoPlatform { path } => {
                 write!(f, "{path}: passthrough needs the platform DTB, none given")
             }

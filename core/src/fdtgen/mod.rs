@@ -3,12 +3,11 @@
 //! A [`GuestDtSpec`] says what the guest sees: RAM, vCPUs, the PSCI conduit, the
 //! emulated GICv3, the timer, passthrough devices (copied from the platform DTB with
 //! their phandles rewritten to guest nodes), the console and `/chosen`. [`generate`]
-//! turns it into a blob; it only reads the platform DTB after [`check_dtb`] has proved
-//! it well formed, so no input makes it panic. The tree is the minimal one a Linux
+//! turns it into a blob; it reads the platform DTB through the checked reader of
+//! [`crate::dt`], so no input makes it panic. The tree is the minimal one a Linux
 //! guest needs: memory, cpus, psci, a GICv3 `intc`, the timer, a PL011 with its
 //! `apb-pclk` fixed clock, and `/chosen`.
 
-mod check;
 mod copy;
 mod error;
 mod node;
@@ -22,7 +21,6 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-pub use check::{check_dtb, DtbDefect, MAX_DEPTH};
 pub use copy::APB_PCLK_HZ;
 pub use error::FdtGenError;
 pub use plan::MAX_VCPUS;
@@ -49,9 +47,9 @@ fn build(spec: &GuestDtSpec<'_>) -> Result<Node, FdtGenError> {
     let cpus = plan::cpus(spec.vcpus, cpu_compatible)?;
     let mut devices = Vec::new();
     for path in &spec.devices {
-        let fdt =
+        let tree =
             platform.as_ref().ok_or_else(|| FdtGenError::NoPlatform { path: path.clone() })?;
-        devices.push(copy_device(fdt, path, &mut refs)?);
+        devices.push(copy_device(tree, path, &mut refs)?);
     }
     let (console, stdout) = console(spec, &devices, &mut refs)?;
     root.children.push(plan::chosen(spec, stdout.as_deref())?);

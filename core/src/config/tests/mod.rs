@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use crate::config::{Config, Platform};
+pub use crate::dt::tests::Raw;
 
 /// The demo board's platform description.
 pub const BOARD_PLATFORM: &str = include_str!("../../../../boards/qemu-virt-arm64/platform.dts");
@@ -114,75 +115,5 @@ pub fn check_err(source: &str) -> String {
     match check(source) {
         Ok(_) => panic!("config was accepted:\n{source}"),
         Err(e) => e,
-    }
-}
-
-/// A hand-built blob: tokens and strings exactly as given, for the malformed cases.
-#[derive(Default)]
-pub struct Raw {
-    structs: Vec<u8>,
-    strings: Vec<u8>,
-}
-
-impl Raw {
-    /// A raw structure-block word.
-    pub fn token(&mut self, token: u32) -> &mut Self {
-        self.structs.extend_from_slice(&token.to_be_bytes());
-        self
-    }
-
-    /// `FDT_BEGIN_NODE` with `name`, padded.
-    pub fn begin(&mut self, name: &str) -> &mut Self {
-        self.token(1);
-        self.structs.extend_from_slice(name.as_bytes());
-        self.structs.push(0);
-        self.pad()
-    }
-
-    /// `FDT_PROP` named `name` with `value`, padded.
-    pub fn prop(&mut self, name: &str, value: &[u8]) -> &mut Self {
-        let offset = self.strings.len() as u32;
-        self.strings.extend_from_slice(name.as_bytes());
-        self.strings.push(0);
-        self.token(3).token(value.len() as u32).token(offset);
-        self.structs.extend_from_slice(value);
-        self.pad()
-    }
-
-    /// `FDT_END_NODE`.
-    pub fn end(&mut self) -> &mut Self {
-        self.token(2)
-    }
-
-    fn pad(&mut self) -> &mut Self {
-        while self.structs.len() & 3 != 0 {
-            self.structs.push(0);
-        }
-        self
-    }
-
-    /// Header (version 17), empty reservation map, structure block, strings block.
-    pub fn blob(&self) -> Vec<u8> {
-        let off_rsv = 40u32;
-        let off_struct = off_rsv + 16;
-        let off_strings = off_struct + self.structs.len() as u32;
-        let total = off_strings + self.strings.len() as u32;
-        let header = [
-            0xd00d_feed,
-            total,
-            off_struct,
-            off_strings,
-            off_rsv,
-            17,
-            16,
-            0,
-            self.strings.len() as u32,
-            self.structs.len() as u32,
-        ];
-        let mut blob: Vec<u8> = header.iter().flat_map(|w| w.to_be_bytes()).collect();
-        blob.extend_from_slice(&[0; 16]);
-        blob.extend_from_slice(&self.structs);
-        blob.extend_from_slice(&self.strings);
-        blob
     }
 }

@@ -1,8 +1,7 @@
 //! Copying devices from a platform DTB compiled at test time.
 
-use fdt::Fdt;
-
-use super::{dtc, node, prop, spec, strs, u32s, u64s};
+use super::{bootargs, dtc, node, prop, spec, stdout, strs, u32s, u64s};
+use crate::dt::Tree;
 use crate::fdtgen::*;
 
 /// A QEMU-virt-like platform plus nodes that exercise the corner cases: a translating
@@ -131,31 +130,31 @@ fn copies_qemu_uart_and_virtio() {
     s.devices = vec!["/pl011@9000000".to_string(), "/virtio_mmio@a003e00".to_string()];
     s.console = GuestConsole::Passthrough("/pl011@9000000".to_string());
     let blob = generate(&s).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    let gic = u32s(prop(&fdt, "/intc@8000000", "phandle"))[0];
+    let tree = Tree::parse(&blob).unwrap();
+    let gic = u32s(prop(&tree, "/intc@8000000", "phandle"))[0];
     assert_ne!(gic, 0x8002, "the platform GIC phandle must not leak");
 
     let uart = "/pl011@9000000";
-    assert_eq!(strs(prop(&fdt, uart, "compatible")), ["arm,pl011", "arm,primecell"]);
-    assert_eq!(u64s(prop(&fdt, uart, "reg")), [0x900_0000, 0x1000]);
-    assert_eq!(u32s(prop(&fdt, uart, "interrupts")), [0, 1, 4]);
-    let clk = u32s(prop(&fdt, "/apb-pclk", "phandle"))[0];
-    assert_eq!(u32s(prop(&fdt, uart, "clocks")), [clk, clk]);
-    assert_eq!(u32s(prop(&fdt, "/apb-pclk", "clock-frequency")), [24_000_000]);
-    assert_eq!(strs(prop(&fdt, uart, "clock-names")), ["uartclk", "apb_pclk"]);
-    assert_eq!(fdt.chosen().stdout().map(|n| n.name), Some("pl011@9000000"));
+    assert_eq!(strs(prop(&tree, uart, "compatible")), ["arm,pl011", "arm,primecell"]);
+    assert_eq!(u64s(prop(&tree, uart, "reg")), [0x900_0000, 0x1000]);
+    assert_eq!(u32s(prop(&tree, uart, "interrupts")), [0, 1, 4]);
+    let clk = u32s(prop(&tree, "/apb-pclk", "phandle"))[0];
+    assert_eq!(u32s(prop(&tree, uart, "clocks")), [clk, clk]);
+    assert_eq!(u32s(prop(&tree, "/apb-pclk", "clock-frequency")), [24_000_000]);
+    assert_eq!(strs(prop(&tree, uart, "clock-names")), ["uartclk", "apb_pclk"]);
+    assert_eq!(stdout(&tree), Some("pl011@9000000"));
 
     let virtio = "/virtio_mmio@a003e00";
-    assert_eq!(strs(prop(&fdt, virtio, "compatible")), ["virtio,mmio"]);
-    assert_eq!(u64s(prop(&fdt, virtio, "reg")), [0xa00_3e00, 0x200]);
-    assert_eq!(u32s(prop(&fdt, virtio, "interrupts")), [0, 0x2f, 1]);
-    assert_eq!(u32s(prop(&fdt, virtio, "interrupt-parent")), [gic]);
-    assert!(node(&fdt, virtio).property("dma-coherent").is_some());
+    assert_eq!(strs(prop(&tree, virtio, "compatible")), ["virtio,mmio"]);
+    assert_eq!(u64s(prop(&tree, virtio, "reg")), [0xa00_3e00, 0x200]);
+    assert_eq!(u32s(prop(&tree, virtio, "interrupts")), [0, 0x2f, 1]);
+    assert_eq!(u32s(prop(&tree, virtio, "interrupt-parent")), [gic]);
+    assert!(node(&tree, virtio).prop("dma-coherent").is_some());
 
-    let cpu = node(&fdt, "/cpus/cpu@0");
-    assert_eq!(strs(cpu.property("compatible").unwrap().value), ["arm,cortex-a72"]);
-    assert_eq!(fdt.cpus().count(), 2);
-    assert_eq!(fdt.all_nodes().filter(|n| n.name == "apb-pclk").count(), 1);
+    let cpu = node(&tree, "/cpus/cpu@0");
+    assert_eq!(strs(cpu.prop("compatible").unwrap()), ["arm,cortex-a72"]);
+    assert_eq!(node(&tree, "/cpus").children().len(), 2);
+    assert_eq!(tree.nodes().filter(|n| n.name() == "apb-pclk").count(), 1);
 }
 
 #[test]
@@ -176,23 +175,23 @@ fn copied_tree_passes_dtc() {
 fn bus_device_is_translated_and_clocked() {
     let platform = platform_dtb();
     let blob = with_devices(&platform, &["/soc/serial@7e201000"]).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
+    let tree = Tree::parse(&blob).unwrap();
     let uart = "/serial@fe201000";
-    assert!(fdt.find_node("/serial@7e201000").is_none(), "the unit address follows reg");
-    assert_eq!(u64s(prop(&fdt, uart, "reg")), [0xfe20_1000, 0x200]);
-    assert_eq!(u32s(prop(&fdt, uart, "interrupts")), [0, 121, 4]);
+    assert!(tree.find("/serial@7e201000").is_none(), "the unit address follows reg");
+    assert_eq!(u64s(prop(&tree, uart, "reg")), [0xfe20_1000, 0x200]);
+    assert_eq!(u32s(prop(&tree, uart, "interrupts")), [0, 121, 4]);
     // Firmware clocks are not in the guest; a PrimeCell gets the 24 MHz apb-pclk.
-    let clk = u32s(prop(&fdt, "/apb-pclk", "phandle"))[0];
-    assert_eq!(u32s(prop(&fdt, uart, "clocks")), [clk, clk]);
-    assert!(node(&fdt, uart).property("pinctrl-0").is_none());
-    assert!(node(&fdt, uart).property("pinctrl-names").is_none());
+    let clk = u32s(prop(&tree, "/apb-pclk", "phandle"))[0];
+    assert_eq!(u32s(prop(&tree, uart, "clocks")), [clk, clk]);
+    assert!(node(&tree, uart).prop("pinctrl-0").is_none());
+    assert!(node(&tree, uart).prop("pinctrl-names").is_none());
     let mut s = spec();
     s.platform = Some(&platform);
     s.devices = vec!["/soc/serial@7e201000".to_string()];
     s.console = GuestConsole::Passthrough("/soc/serial@7e201000".to_string());
     let blob = generate(&s).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    assert_eq!(fdt.chosen().stdout().map(|n| n.name), Some("serial@fe201000"));
+    let tree = Tree::parse(&blob).unwrap();
+    assert_eq!(stdout(&tree), Some("serial@fe201000"));
     // A path component without unit address finds the node too.
     assert!(with_devices(&platform, &["/soc/serial"]).is_ok());
 }
@@ -201,13 +200,13 @@ fn bus_device_is_translated_and_clocked() {
 fn fixed_clock_and_children_are_copied() {
     let platform = platform_dtb();
     let blob = with_devices(&platform, &["/spi@9060000"]).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    let osc = u32s(prop(&fdt, "/osc48", "phandle"))[0];
-    assert_eq!(u32s(prop(&fdt, "/osc48", "clock-frequency")), [48_000_000]);
-    assert_eq!(strs(prop(&fdt, "/osc48", "compatible")), ["fixed-clock"]);
-    assert_eq!(u32s(prop(&fdt, "/spi@9060000", "clocks")), [osc]);
-    assert_eq!(u32s(prop(&fdt, "/spi@9060000/flash@0", "reg")), [0]);
-    assert_eq!(u32s(prop(&fdt, "/spi@9060000", "#address-cells")), [1]);
+    let tree = Tree::parse(&blob).unwrap();
+    let osc = u32s(prop(&tree, "/osc48", "phandle"))[0];
+    assert_eq!(u32s(prop(&tree, "/osc48", "clock-frequency")), [48_000_000]);
+    assert_eq!(strs(prop(&tree, "/osc48", "compatible")), ["fixed-clock"]);
+    assert_eq!(u32s(prop(&tree, "/spi@9060000", "clocks")), [osc]);
+    assert_eq!(u32s(prop(&tree, "/spi@9060000/flash@0", "reg")), [0]);
+    assert_eq!(u32s(prop(&tree, "/spi@9060000", "#address-cells")), [1]);
 }
 
 #[test]
@@ -248,11 +247,11 @@ fn partition_config_becomes_spec() {
     assert_eq!(s.devices, ["/virtio_mmio@a003e00"]);
     assert_eq!(s.console, GuestConsole::Virtual(super::CONSOLE));
     let blob = generate(&s).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    assert_eq!(strs(prop(&fdt, "/", "model")), ["bulkhead,rtos"]);
-    assert_eq!(u32s(prop(&fdt, "/chosen", "bulkhead,partition-id")), [1]);
-    assert_eq!(fdt.chosen().bootargs(), Some("quiet"));
-    assert_eq!(u64s(prop(&fdt, "/intc@8000000", "reg"))[3], 0x4_0000);
-    assert!(fdt.find_node("/virtio_mmio@a003e00").is_some());
-    assert!(fdt.find_node("/pl011@9000000").is_some());
+    let tree = Tree::parse(&blob).unwrap();
+    assert_eq!(strs(prop(&tree, "/", "model")), ["bulkhead,rtos"]);
+    assert_eq!(u32s(prop(&tree, "/chosen", "bulkhead,partition-id")), [1]);
+    assert_eq!(bootargs(&tree), Some("quiet"));
+    assert_eq!(u64s(prop(&tree, "/intc@8000000", "reg"))[3], 0x4_0000);
+    assert!(tree.find("/virtio_mmio@a003e00").is_some());
+    assert!(tree.find("/pl011@9000000").is_some());
 }

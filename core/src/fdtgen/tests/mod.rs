@@ -1,4 +1,4 @@
-//! Host tests of guest DT generation: the blob is read back with the `fdt` crate and
+//! Host tests of guest DT generation: the blob is read back with [`crate::dt`] and
 //! round-tripped through `dtc`.
 
 mod copy;
@@ -8,11 +8,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use fdt::node::FdtNode;
-use fdt::Fdt;
-
 use super::*;
 use crate::addr::{GuestPhysAddr, Range};
+use crate::dt::{Node, Tree};
 
 pub(super) fn range(start: u64, size: u64) -> Range<GuestPhysAddr> {
     Range::<GuestPhysAddr>::new(GuestPhysAddr::new(start), size).unwrap()
@@ -42,13 +40,24 @@ pub(super) fn spec() -> GuestDtSpec<'static> {
 }
 
 /// The node at `path`; the test fails if there is none.
-pub(super) fn node<'b, 'a>(fdt: &'b Fdt<'a>, path: &str) -> FdtNode<'b, 'a> {
-    fdt.find_node(path).unwrap_or_else(|| panic!("no node {path}"))
+pub(super) fn node<'t, 'a>(tree: &'t Tree<'a>, path: &str) -> &'t Node<'a> {
+    tree.find(path).unwrap_or_else(|| panic!("no node {path}"))
 }
 
 /// Property `name` of the node at `path`.
-pub(super) fn prop<'a>(fdt: &Fdt<'a>, path: &str, name: &str) -> &'a [u8] {
-    node(fdt, path).property(name).unwrap_or_else(|| panic!("{path}: no {name}")).value
+pub(super) fn prop<'a>(tree: &Tree<'a>, path: &str, name: &str) -> &'a [u8] {
+    node(tree, path).prop(name).unwrap_or_else(|| panic!("{path}: no {name}"))
+}
+
+/// `/chosen/bootargs`.
+pub(super) fn bootargs<'a>(tree: &Tree<'a>) -> Option<&'a str> {
+    node(tree, "/chosen").string("bootargs").unwrap()
+}
+
+/// The name of the node `/chosen/stdout-path` names, as the guest kernel resolves it.
+pub(super) fn stdout<'a>(tree: &Tree<'a>) -> Option<&'a str> {
+    let path = node(tree, "/chosen").string("stdout-path").unwrap()?;
+    tree.find(path.split(':').next()?).map(Node::name)
 }
 
 pub(super) fn u32s(v: &[u8]) -> Vec<u32> {
@@ -91,36 +100,36 @@ pub(super) fn dtc(input: &[u8], from: &str, to: &str) -> (bool, Vec<u8>, String)
 #[test]
 fn root_and_chosen() {
     let blob = generate(&spec()).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    assert_eq!(strs(prop(&fdt, "/", "compatible")), ["linux,dummy-virt"]);
-    assert_eq!(strs(prop(&fdt, "/", "model")), ["bulkhead,linux0"]);
-    assert_eq!(u32s(prop(&fdt, "/", "#address-cells")), [2]);
-    assert_eq!(u32s(prop(&fdt, "/", "#size-cells")), [2]);
+    let tree = Tree::parse(&blob).unwrap();
+    assert_eq!(strs(prop(&tree, "/", "compatible")), ["linux,dummy-virt"]);
+    assert_eq!(strs(prop(&tree, "/", "model")), ["bulkhead,linux0"]);
+    assert_eq!(u32s(prop(&tree, "/", "#address-cells")), [2]);
+    assert_eq!(u32s(prop(&tree, "/", "#size-cells")), [2]);
     assert_eq!(
-        u32s(prop(&fdt, "/", "interrupt-parent")),
-        u32s(prop(&fdt, "/intc@8000000", "phandle"))
+        u32s(prop(&tree, "/", "interrupt-parent")),
+        u32s(prop(&tree, "/intc@8000000", "phandle"))
     );
-    assert_eq!(fdt.chosen().bootargs(), Some("console=ttyAMA0 earlycon"));
-    assert_eq!(fdt.chosen().stdout().map(|n| n.name), Some("pl011@9000000"));
-    assert_eq!(u64s(prop(&fdt, "/chosen", "linux,initrd-start")), [0x5800_0000]);
-    assert_eq!(u64s(prop(&fdt, "/chosen", "linux,initrd-end")), [0x580f_1015]);
-    assert_eq!(strs(prop(&fdt, "/chosen", "bulkhead,partition")), ["linux0"]);
-    assert_eq!(u32s(prop(&fdt, "/chosen", "bulkhead,partition-id")), [3]);
+    assert_eq!(bootargs(&tree), Some("console=ttyAMA0 earlycon"));
+    assert_eq!(stdout(&tree), Some("pl011@9000000"));
+    assert_eq!(u64s(prop(&tree, "/chosen", "linux,initrd-start")), [0x5800_0000]);
+    assert_eq!(u64s(prop(&tree, "/chosen", "linux,initrd-end")), [0x580f_1015]);
+    assert_eq!(strs(prop(&tree, "/chosen", "bulkhead,partition")), ["linux0"]);
+    assert_eq!(u32s(prop(&tree, "/chosen", "bulkhead,partition-id")), [3]);
 }
 
 #[test]
 fn memory_regions() {
     let blob = generate(&spec()).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    let mems: Vec<_> = fdt.find_all_nodes("/memory").collect();
+    let tree = Tree::parse(&blob).unwrap();
+    let mems: Vec<_> =
+        tree.root().children().iter().filter(|n| n.base_name() == "memory").collect();
     assert_eq!(mems.len(), 2);
-    assert_eq!(mems[0].name, "memory@50000000");
-    assert_eq!(u64s(mems[0].property("reg").unwrap().value), [0x5000_0000, 0x1000_0000]);
-    assert_eq!(strs(mems[0].property("device_type").unwrap().value), ["memory"]);
-    assert_eq!(u64s(mems[1].property("reg").unwrap().value), [0x7000_0000, 0x100_0000]);
-    let regions: Vec<_> =
-        fdt.memory().regions().map(|r| (r.starting_address as usize, r.size)).collect();
-    assert_eq!(regions, [(0x5000_0000, Some(0x1000_0000))]);
+    assert_eq!(mems[0].name(), "memory@50000000");
+    assert_eq!(u64s(mems[0].prop("reg").unwrap()), [0x5000_0000, 0x1000_0000]);
+    assert_eq!(strs(mems[0].prop("device_type").unwrap()), ["memory"]);
+    assert_eq!(u64s(mems[1].prop("reg").unwrap()), [0x7000_0000, 0x100_0000]);
+    let regions = mems[0].reg(tree.root().cell_sizes().unwrap()).unwrap();
+    assert_eq!(regions, [(0x5000_0000, 0x1000_0000)]);
 }
 
 #[test]
@@ -129,18 +138,18 @@ fn cpus_and_psci() {
     s.vcpus = 4;
     s.psci = PsciConduit::Smc;
     let blob = generate(&s).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    let cpus: Vec<_> = fdt.cpus().collect();
+    let tree = Tree::parse(&blob).unwrap();
+    let cpus = node(&tree, "/cpus").children();
     assert_eq!(cpus.len(), 4);
-    for (i, cpu) in cpus.iter().enumerate() {
-        assert_eq!(cpu.ids().first(), i);
-        assert_eq!(strs(cpu.property("enable-method").unwrap().value), ["psci"]);
-        assert_eq!(strs(cpu.property("compatible").unwrap().value), ["arm,armv8"]);
-        assert_eq!(strs(cpu.property("device_type").unwrap().value), ["cpu"]);
+    for (i, cpu) in (0..).zip(cpus) {
+        assert_eq!(cpu.u32("reg"), Ok(Some(i)));
+        assert_eq!(strs(cpu.prop("enable-method").unwrap()), ["psci"]);
+        assert_eq!(strs(cpu.prop("compatible").unwrap()), ["arm,armv8"]);
+        assert_eq!(strs(cpu.prop("device_type").unwrap()), ["cpu"]);
     }
-    assert_eq!(node(&fdt, "/cpus/cpu@3").name, "cpu@3");
-    assert_eq!(strs(prop(&fdt, "/psci", "method")), ["smc"]);
-    assert_eq!(strs(prop(&fdt, "/psci", "compatible")), ["arm,psci-1.0", "arm,psci-0.2"]);
+    assert_eq!(node(&tree, "/cpus/cpu@3").name(), "cpu@3");
+    assert_eq!(strs(prop(&tree, "/psci", "method")), ["smc"]);
+    assert_eq!(strs(prop(&tree, "/psci", "compatible")), ["arm,psci-1.0", "arm,psci-0.2"]);
 }
 
 #[test]
@@ -149,35 +158,35 @@ fn gic_one_redistributor_frame_per_vcpu() {
         let mut s = spec();
         s.vcpus = vcpus;
         let blob = generate(&s).unwrap();
-        let fdt = Fdt::new(&blob).unwrap();
+        let tree = Tree::parse(&blob).unwrap();
         let gic = "/intc@8000000";
         let gicr = u64::from(vcpus) * 0x2_0000;
-        assert_eq!(u64s(prop(&fdt, gic, "reg")), [0x800_0000, 0x1_0000, 0x80a_0000, gicr]);
-        assert_eq!(strs(prop(&fdt, gic, "compatible")), ["arm,gic-v3"]);
-        assert_eq!(u32s(prop(&fdt, gic, "#interrupt-cells")), [3]);
-        assert_eq!(u32s(prop(&fdt, gic, "#redistributor-regions")), [1]);
-        assert!(node(&fdt, gic).property("interrupt-controller").is_some());
+        assert_eq!(u64s(prop(&tree, gic, "reg")), [0x800_0000, 0x1_0000, 0x80a_0000, gicr]);
+        assert_eq!(strs(prop(&tree, gic, "compatible")), ["arm,gic-v3"]);
+        assert_eq!(u32s(prop(&tree, gic, "#interrupt-cells")), [3]);
+        assert_eq!(u32s(prop(&tree, gic, "#redistributor-regions")), [1]);
+        assert!(node(&tree, gic).prop("interrupt-controller").is_some());
     }
 }
 
 #[test]
 fn timer_and_virtual_console() {
     let blob = generate(&spec()).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    assert_eq!(strs(prop(&fdt, "/timer", "compatible")), ["arm,armv8-timer"]);
-    assert_eq!(u32s(prop(&fdt, "/timer", "interrupts")), [1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4]);
-    assert!(node(&fdt, "/timer").property("always-on").is_some());
+    let tree = Tree::parse(&blob).unwrap();
+    assert_eq!(strs(prop(&tree, "/timer", "compatible")), ["arm,armv8-timer"]);
+    assert_eq!(u32s(prop(&tree, "/timer", "interrupts")), [1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4]);
+    assert!(node(&tree, "/timer").prop("always-on").is_some());
     let uart = "/pl011@9000000";
-    assert_eq!(strs(prop(&fdt, uart, "compatible")), ["arm,pl011", "arm,primecell"]);
-    assert_eq!(u64s(prop(&fdt, uart, "reg")), [0x900_0000, 0x1000]);
-    assert_eq!(u32s(prop(&fdt, uart, "interrupts")), [0, 1, 4]);
-    assert_eq!(strs(prop(&fdt, uart, "clock-names")), ["uartclk", "apb_pclk"]);
-    let clk = u32s(prop(&fdt, "/apb-pclk", "phandle"))[0];
-    assert_eq!(u32s(prop(&fdt, uart, "clocks")), [clk, clk]);
-    assert_eq!(strs(prop(&fdt, "/apb-pclk", "compatible")), ["fixed-clock"]);
-    assert_eq!(u32s(prop(&fdt, "/apb-pclk", "clock-frequency")), [24_000_000]);
-    assert_eq!(strs(prop(&fdt, "/apb-pclk", "clock-output-names")), ["clk24mhz"]);
-    assert_eq!(u32s(prop(&fdt, "/apb-pclk", "#clock-cells")), [0]);
+    assert_eq!(strs(prop(&tree, uart, "compatible")), ["arm,pl011", "arm,primecell"]);
+    assert_eq!(u64s(prop(&tree, uart, "reg")), [0x900_0000, 0x1000]);
+    assert_eq!(u32s(prop(&tree, uart, "interrupts")), [0, 1, 4]);
+    assert_eq!(strs(prop(&tree, uart, "clock-names")), ["uartclk", "apb_pclk"]);
+    let clk = u32s(prop(&tree, "/apb-pclk", "phandle"))[0];
+    assert_eq!(u32s(prop(&tree, uart, "clocks")), [clk, clk]);
+    assert_eq!(strs(prop(&tree, "/apb-pclk", "compatible")), ["fixed-clock"]);
+    assert_eq!(u32s(prop(&tree, "/apb-pclk", "clock-frequency")), [24_000_000]);
+    assert_eq!(strs(prop(&tree, "/apb-pclk", "clock-output-names")), ["clk24mhz"]);
+    assert_eq!(u32s(prop(&tree, "/apb-pclk", "#clock-cells")), [0]);
 }
 
 #[test]
@@ -187,13 +196,13 @@ fn optional_parts_left_out() {
     s.bootargs = None;
     s.initrd = None;
     let blob = generate(&s).unwrap();
-    let fdt = Fdt::new(&blob).unwrap();
-    let chosen = node(&fdt, "/chosen");
+    let tree = Tree::parse(&blob).unwrap();
+    let chosen = node(&tree, "/chosen");
     for absent in ["bootargs", "stdout-path", "linux,initrd-start", "linux,initrd-end"] {
-        assert!(chosen.property(absent).is_none(), "{absent}");
+        assert!(chosen.prop(absent).is_none(), "{absent}");
     }
-    assert!(fdt.find_node("/pl011@9000000").is_none());
-    assert!(fdt.find_node("/apb-pclk").is_none());
+    assert!(tree.find("/pl011@9000000").is_none());
+    assert!(tree.find("/apb-pclk").is_none());
 }
 
 #[test]
@@ -245,12 +254,12 @@ const KNOWN_GOOD_DTS: &str = r#"
 "#;
 
 /// Every property of every node under `node`, keyed by path.
-fn flatten(node: FdtNode<'_, '_>, path: &str, out: &mut Vec<(String, String, Vec<u8>)>) {
-    for p in node.properties() {
+fn flatten(node: &Node<'_>, path: &str, out: &mut Vec<(String, String, Vec<u8>)>) {
+    for p in node.props() {
         out.push((path.to_string(), p.name.to_string(), p.value.to_vec()));
     }
     for child in node.children() {
-        flatten(child, &format!("{}/{}", path.trim_end_matches('/'), child.name), out);
+        flatten(child, &format!("{}/{}", path.trim_end_matches('/'), child.name()), out);
     }
 }
 
@@ -265,8 +274,8 @@ fn matches_known_good_partition_tree() {
     s.platform = Some(&reference);
     let blob = generate(&s).unwrap();
     let (mut want, mut got) = (Vec::new(), Vec::new());
-    flatten(node(&Fdt::new(&reference).unwrap(), "/"), "/", &mut want);
-    flatten(node(&Fdt::new(&blob).unwrap(), "/"), "/", &mut got);
+    flatten(Tree::parse(&reference).unwrap().root(), "/", &mut want);
+    flatten(Tree::parse(&blob).unwrap().root(), "/", &mut got);
     for entry in &want {
         if entry.1 != "model" {
             assert!(got.contains(entry), "missing or different: {entry:?}");
