@@ -40,7 +40,7 @@ impl MmioDevice for VirtPl011 {
     fn read(&self, _vcpu: usize, offset: u64, _size: u8) -> Result<u64, BadAccess> {
         Ok(match offset {
             FR => FR_TXFE | FR_RXFE,
-            0xfe0..=0xffc if offset % 4 == 0 => u64::from(ID[((offset - 0xfe0) / 4) as usize]),
+            0xfe0..=0xffc if offset.is_multiple_of(4) => u64::from(ID[((offset - 0xfe0) / 4) as usize]),
             _ => match STORED.iter().position(|&r| r == offset) {
                 Some(i) => u64::from(self.regs.lock()[i]),
                 None => 0,

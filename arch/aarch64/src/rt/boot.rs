@@ -26,25 +26,32 @@ extern "C" {
     static __image_end: u8;
 }
 
+/// What [`early`] finds: the platform DTB (copied), the bundle, and the RAM for stage-2
+/// table frames.
+pub struct Early {
+    /// The platform DTB, copied to the heap.
+    pub dtb: &'static [u8],
+    /// The bundle after the image.
+    pub bundle: &'static [u8],
+    /// RAM set aside for stage-2 tables.
+    pub frames: Range<HostPhysAddr>,
+}
+
 /// The parts of boot that need no heap: find the bundle, start the heap right after
-/// it, copy the platform DTB. Returns the DTB copy, the bundle and the table-frame
-/// region.
-pub fn early(dtb: usize) -> Result<(&'static [u8], &'static [u8], Range<HostPhysAddr>), &'static str> {
+/// it, copy the platform DTB.
+pub fn early(dtb: usize) -> Result<Early, &'static str> {
     let bundle_at = core::ptr::addr_of!(__image_end) as u64;
     let bundle_bytes = bundle_slice(bundle_at)?;
     let heap_start = HostPhysAddr::new(bundle_at + bundle_bytes.len() as u64).align_up(4096).ok_or("heap")?;
     let frames = Range::new(HostPhysAddr::new(heap_start.as_u64() + HEAP_SIZE), FRAMES_SIZE).ok_or("frames")?;
     let ours = Range::new(heap_start, HEAP_SIZE + FRAMES_SIZE).ok_or("heap")?;
     let dtb = copy_dtb(dtb, &ours)?;
-    Ok((dtb, bundle_bytes, frames))
+    Ok(Early { dtb, bundle: bundle_bytes, frames })
 }
 
 /// Everything up to running partitions; an error names what is wrong.
-pub fn boot(
-    dtb: &'static [u8],
-    bundle_bytes: &'static [u8],
-    frames: Range<HostPhysAddr>,
-) -> Result<(Vec<&'static Part>, Vec<u64>), String> {
+pub fn boot(early: Early) -> Result<(Vec<&'static Part>, Vec<u64>), String> {
+    let Early { dtb, bundle: bundle_bytes, frames } = early;
     let bundle: &'static Bundle<'static> =
         Box::leak(Box::new(Bundle::parse(bundle_bytes).map_err(|e| format!("bundle: {e:?}"))?));
     let platform = Platform::from_dtb(dtb).map_err(|e| format!("platform DTB: {e}"))?;

@@ -54,7 +54,7 @@ fn board() -> &'static Board {
 #[no_mangle]
 extern "C" fn rust_primary(dtb: usize) -> ! {
     console::init(board().early_uart);
-    let (dtb, bundle, frames) = match boot::early(dtb) {
+    let early = match boot::early(dtb) {
         Ok(found) => found,
         Err(msg) => {
             console::write_line("bulkhead: cannot start:");
@@ -62,7 +62,7 @@ extern "C" fn rust_primary(dtb: usize) -> ! {
             smp::system_off()
         }
     };
-    match boot::boot(dtb, bundle, frames) {
+    match boot::boot(early) {
         Ok((parts, cpus)) => {
             PARTS.call_once(|| parts);
             CPUS.call_once(|| cpus);
