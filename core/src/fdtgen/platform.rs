@@ -71,8 +71,13 @@ pub(super) fn interrupt_parent<'t, 'a>(
 /// Whether `node` is a root interrupt controller with three interrupt cells: the GIC
 /// whose INTIDs the guest's emulated GIC presents unchanged.
 pub(super) fn is_root_gic(node: &Node<'_>) -> Result<bool, FdtGenError> {
+    // A GIC may have interrupts of its own (the maintenance interrupt under
+    // virtualization); what makes it the root is that it is not wired to another
+    // controller: no interrupt-parent, or itself.
+    let parent = node.u32("interrupt-parent")?;
+    let own = node.u32("phandle")?;
     Ok(node.prop("interrupt-controller").is_some()
-        && node.prop("interrupts").is_none()
+        && (parent.is_none() || parent == own)
         && node.u32("#interrupt-cells")? == Some(3))
 }
 

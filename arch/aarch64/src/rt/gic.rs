@@ -154,9 +154,14 @@ pub struct PartGic {
 
 impl PartGic {
     /// The GIC partition `p` sees at `layout`.
-    pub fn new(p: &Partition, layout: GicV3Layout) -> Result<Self, &'static str> {
+    /// `quiet` is the SPI of an emulated device the guest's device tree names (its
+    /// virtual console): the guest may program it without being reported.
+    pub fn new(p: &Partition, layout: GicV3Layout, quiet: Option<u32>) -> Result<Self, &'static str> {
         let spis: Vec<u32> = p.devices.iter().flat_map(|d| d.interrupts.iter().copied()).filter(|&i| i >= 32).collect();
-        let dist = VGicDistributor::new(&spis, &p.cpus).map_err(|_| "partition's interrupts do not fit the vGIC")?;
+        let mut dist = VGicDistributor::new(&spis, &p.cpus).map_err(|_| "partition's interrupts do not fit the vGIC")?;
+        if let Some(intid) = quiet {
+            dist.tolerate(intid);
+        }
         let owned = dist.owned().clone();
         let n = p.cpus.len();
         let mut redists = Vec::with_capacity(n);

@@ -11,6 +11,7 @@ mod console;
 mod el2;
 mod gic;
 mod heap;
+mod mem;
 mod mmu;
 mod setup;
 mod smp;

@@ -63,7 +63,7 @@ pub fn build(id: usize, config: &Config, m: &Machine<'_>) -> Result<Part, String
     let p = &config.partitions[id];
     let images = load_images(id, p, m)?;
     let ctl = PartitionCtl::new(id, &p.name, p.cpus.len(), p.restart);
-    let gic = Arc::new(PartGic::new(p, m.board.gic).map_err(String::from)?);
+    let gic = Arc::new(PartGic::new(p, m.board.gic, (p.console == ConsoleKind::Virtual).then_some(m.board.console.intid)).map_err(String::from)?);
     let mut part = Part {
         ctl,
         config: p.clone(),
@@ -117,16 +117,34 @@ fn stage2_tables(id: usize, p: &Partition) -> Result<(u64, u64), String> {
         s2.map(r.guest.start, r.host, r.guest.size, Perms::RWX, MemType::Normal)
             .map_err(|e| format!("{}: {e}", r.node))?;
     }
-    for d in &p.devices {
-        for mmio in &d.mmio {
-            let gpa = GuestPhysAddr::new(mmio.start.as_u64());
-            let size = mmio.size.next_multiple_of(4096);
-            s2.map(gpa, mmio.start, size, Perms::RW, MemType::Device).map_err(|e| format!("{}: {e}", d.path))?;
-        }
+    for (start, end) in device_pages(p) {
+        let (gpa, hpa) = (GuestPhysAddr::new(start), HostPhysAddr::new(start));
+        s2.map(gpa, hpa, end - start, Perms::RW, MemType::Device).map_err(|e| format!("device MMIO {hpa:?}: {e}"))?;
     }
     let vttbr = crate::stage2::vttbr(s2.root(), id as u8 + 1);
     core::mem::forget(s2); // the tables live as long as the partition: for ever
     Ok((vttbr, vtcr))
+}
+
+/// The partition's device MMIO as page-aligned `[start, end)` spans, merged so a page
+/// two of its devices share is mapped once (validation guarantees no other partition
+/// has a device on it).
+fn device_pages(p: &Partition) -> Vec<(u64, u64)> {
+    let mut pages: Vec<(u64, u64)> = p
+        .devices
+        .iter()
+        .flat_map(|d| d.mmio.iter())
+        .map(|r| (r.start.as_u64() & !0xfff, (r.last().as_u64() | 0xfff).saturating_add(1)))
+        .collect();
+    pages.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(pages.len());
+    for (start, end) in pages {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
 }
 
 fn load_images(id: usize, p: &Partition, m: &Machine<'_>) -> Result<Images, String> {
@@ -169,7 +187,7 @@ impl Part {
                 // SAFETY: the region is this partition's RAM (validated not to overlap
                 // the hypervisor or another partition), identity-mapped at EL2, and no
                 // vCPU of the partition is running (the restart protocol waited).
-                unsafe { core::ptr::write_bytes(r.host.as_u64() as *mut u8, 0, r.guest.size as usize) };
+                unsafe { super::mem::zero(r.host.as_u64() as *mut u8, r.guest.size as usize) };
             }
         }
         self.gic.reset();
@@ -188,7 +206,7 @@ impl Part {
         // SAFETY: `host_of` proved the destination lies inside this partition's RAM,
         // which the hypervisor may write while the partition is stopped or not yet
         // started; the source is the bundle, which no partition can reach.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), hpa.as_u64() as *mut u8, bytes.len()) };
+        unsafe { super::mem::copy(hpa.as_u64() as *mut u8, bytes.as_ptr(), bytes.len()) };
         super::cache::clean_range(hpa.as_u64(), bytes.len());
         Ok(())
     }

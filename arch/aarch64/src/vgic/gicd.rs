@@ -112,6 +112,9 @@ pub struct VGicDistributor {
     /// `GICD_CTLR` group enables (DS = 1 view).
     ctlr: u32,
     foreign_writes: u64,
+    /// SPIs the guest was told about but that are not its own physical interrupts (an
+    /// emulated device's line): writes to them are ignored without being counted.
+    quiet: IntIdSet,
 }
 
 impl VGicDistributor {
@@ -144,7 +147,16 @@ impl VGicDistributor {
             vcpus: pcpu_mpidrs.len(),
             ctlr: 0,
             foreign_writes: 0,
+            quiet: IntIdSet::new(),
         })
+    }
+
+    /// Ignores writes to SPI `intid` without counting them as foreign (see
+    /// [`foreign_writes`](Self::foreign_writes)).
+    pub fn tolerate(&mut self, intid: u32) {
+        if (SPI_FIRST..=SPI_LAST).contains(&intid) {
+            self.quiet.insert(intid);
+        }
     }
 
     /// Puts the guest-visible state and the partition's physical SPIs in reset state:
@@ -304,7 +316,7 @@ impl VGicDistributor {
             kind,
             BitReg::SetEnable | BitReg::SetPending | BitReg::SetActive
         );
-        if raising && n > 0 && value & !owned != 0 {
+        if raising && n > 0 && value & !owned & !self.quiet.word(n) != 0 {
             self.foreign_writes += 1;
         }
         let base = 32 * n as u32;

@@ -25,6 +25,8 @@ pub(super) const PLATFORM_DTS: &str = r#"
 		#interrupt-cells = <3>;
 		interrupt-controller;
 		reg = <0x0 0x8000000 0x0 0x10000>, <0x0 0x80a0000 0x0 0xf60000>;
+		/* the maintenance interrupt QEMU lists with virtualization=on */
+		interrupts = <1 9 4>;
 		phandle = <0x8002>;
 	};
 	apb_pclk: apb-pclk {
