@@ -8,6 +8,7 @@
 //! broken heartbeat cadence, QEMU exiting, or its timeout.
 
 pub mod check;
+pub mod disk;
 pub mod image;
 pub mod log;
 pub mod scenario;

@@ -7,6 +7,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::check::{Cadence, Checks, Expect};
+use crate::disk::Disk;
 
 /// One scenario: what to boot, how long to wait and what the output must show.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Extra emulator arguments after the board's command and `-kernel <image>`.
     pub qemu_extra: Vec<String>,
+    /// Disk images made before the emulator starts (`qemu_extra` attaches them).
+    pub disks: Vec<Disk>,
     /// What the output must (and must not) show.
     pub checks: Checks,
 }
@@ -50,6 +53,21 @@ struct RawScenario {
     never: Vec<String>,
     #[serde(default)]
     cadence: Vec<RawCadence>,
+    #[serde(default)]
+    disk: Vec<RawDisk>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDisk {
+    path: String,
+    #[serde(default = "default_disk_mib")]
+    size_mib: u32,
+    files: std::collections::BTreeMap<String, String>,
+}
+
+fn default_disk_mib() -> u32 {
+    4
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +173,12 @@ fn build(raw: RawScenario, file: &Path, stem: &str) -> Result<Scenario, String> 
             "config: `{config}` must be relative to the repository root"
         ));
     }
+    let disks = raw
+        .disk
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| Disk::new(i, &d.path, d.size_mib, d.files, &raw.qemu_extra))
+        .collect::<Result<_, _>>()?;
     Ok(Scenario {
         name: raw.name,
         description: raw.description,
@@ -163,6 +187,7 @@ fn build(raw: RawScenario, file: &Path, stem: &str) -> Result<Scenario, String> 
         config: PathBuf::from(config),
         timeout: Duration::from_secs(raw.timeout),
         qemu_extra: raw.qemu_extra,
+        disks,
         checks,
     })
 }

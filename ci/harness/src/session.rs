@@ -45,6 +45,9 @@ fn boot(root: &Path, scenario: &Scenario, image: &Image) -> Result<(bool, String
     argv.extend(scenario.qemu_extra.iter().cloned());
     let mut decoder = decoder_for(image)?;
     let mut transcript = Transcript::open(root, &scenario.name, &argv)?;
+    for disk in &scenario.disks {
+        disk.make(root)?;
+    }
     let mut emulator = spawn(root, &argv)?;
     let started = Instant::now();
     let mut checker = Checker::new(&scenario.checks);

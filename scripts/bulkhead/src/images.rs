@@ -1,9 +1,12 @@
 //! Partition images named by a config: where each comes from on the host.
 //!
 //! A bare name (no `/`, no `.`) is an in-tree test guest: a bin of `ci/guests/<arch>`,
-//! built by `cargo bh build` to `target/guests/<arch>/<name>.bin`. Anything else is a
-//! file path relative to the config file, which must exist. The name itself, exactly as
-//! the config spells it, is the image's bundle entry name.
+//! built by `cargo bh build` to `target/guests/<arch>/<name>.bin`. A name starting with
+//! `cache:` is a file below the download cache that `scripts/setup` fills
+//! (`${XDG_CACHE_HOME:-$HOME/.cache}/bulkhead`: Debian kernels, the initramfs), so a
+//! committed config can name them without a machine path. Anything else is a file path
+//! relative to the config file. Files must exist. The name itself, exactly as the config
+//! spells it, is the image's bundle entry name.
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +53,45 @@ impl Image {
 /// Whether `name` denotes an in-tree test guest rather than a file.
 pub fn is_guest_name(name: &str) -> bool {
     !name.contains(['/', '.'])
+}
+
+/// The prefix of image names below the download cache.
+pub const CACHE_PREFIX: &str = "cache:";
+
+/// The download cache, `${XDG_CACHE_HOME:-$HOME/.cache}/bulkhead`, given those two
+/// variables (an empty one counts as unset, as in the shell).
+pub fn cache_dir(
+    xdg_cache_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> std::result::Result<PathBuf, String> {
+    let set = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = match (set(xdg_cache_home), set(home)) {
+        (Some(xdg), _) => xdg,
+        (None, Some(home)) => home.join(".cache"),
+        (None, None) => return Err("neither XDG_CACHE_HOME nor HOME is set".into()),
+    };
+    Ok(base.join("bulkhead"))
+}
+
+/// The file a `cache:<relative path>` name stands for, below `cache`.
+fn cache_file(cache: &Path, name: &str, relative: &str) -> std::result::Result<PathBuf, String> {
+    let rel = Path::new(relative);
+    let plain = rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if relative.is_empty() || !plain {
+        return Err(format!(
+            "`{name}`: after `{CACHE_PREFIX}` comes a relative path without `..` (e.g. `{CACHE_PREFIX}debian-arm64/vmlinuz`)"
+        ));
+    }
+    let path = cache.join(rel);
+    match path.is_file() {
+        true => Ok(path),
+        false => Err(format!(
+            "`{name}` is not in the cache ({}): run scripts/setup",
+            path.display()
+        )),
+    }
 }
 
 /// Every distinct image of `config` (in config order), checked: guests must be bins of
@@ -103,6 +145,11 @@ fn locate(
         return Err(format!(
             "`{CONFIG_ENTRY}` is reserved for the config itself"
         ));
+    }
+    if let Some(relative) = name.strip_prefix(CACHE_PREFIX) {
+        let cache = cache_dir(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+            .map_err(|e| format!("`{name}`: no download cache: {e}"))?;
+        return cache_file(&cache, name, relative).map(Source::File);
     }
     if !is_guest_name(name) {
         let path = config_file.parent().unwrap_or(Path::new(".")).join(name);
@@ -213,6 +260,52 @@ mod tests {
             .to_string();
         assert!(
             err.contains("/partitions/a: kernel: no in-tree test guest `no_such_guest`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cache_names_resolve_below_the_cache() {
+        let xdg = |v: &str| Some(std::ffi::OsString::from(v));
+        assert_eq!(
+            cache_dir(xdg("/x"), xdg("/home/u")).unwrap(),
+            Path::new("/x/bulkhead")
+        );
+        assert_eq!(
+            cache_dir(xdg(""), xdg("/home/u")).unwrap(),
+            Path::new("/home/u/.cache/bulkhead")
+        );
+        assert!(cache_dir(None, None).is_err());
+
+        // The crate's own folder stands in for a cache holding `src/images.rs`.
+        let cache = repo::root().join("scripts/bulkhead");
+        let name = "cache:src/images.rs";
+        assert_eq!(
+            cache_file(&cache, name, "src/images.rs").unwrap(),
+            cache.join("src/images.rs")
+        );
+        let missing =
+            cache_file(&cache, "cache:debian-arm64/vmlinuz", "debian-arm64/vmlinuz").unwrap_err();
+        assert!(
+            missing.starts_with("`cache:debian-arm64/vmlinuz` is not in the cache (")
+                && missing.ends_with("): run scripts/setup"),
+            "{missing}"
+        );
+        for bad in ["", "../Cargo.toml", "/etc/passwd", "src/../Cargo.toml"] {
+            let err = cache_file(&cache, name, bad).unwrap_err();
+            assert!(err.contains("relative path without `..`"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn cache_names_are_files_not_guests() {
+        let config_file = repo::root().join("boards/qemu-virt-arm64/config.dts");
+        let cfg = config(vec![partition("a", "cache:no-such-dir/Image", None)]);
+        let err = resolve(&cfg, &config_file, &board())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/partitions/a: kernel: `cache:no-such-dir/Image` is not in the cache"),
             "{err}"
         );
     }

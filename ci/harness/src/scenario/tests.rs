@@ -52,6 +52,25 @@ fn explicit_config_and_extra_args() {
 }
 
 #[test]
+fn disks_are_parsed_and_checked() {
+    let with_disk = |path: &str| {
+        let extra = "timeout = 60\nqemu_extra = [\"-drive\", \"file=target/d.img,if=none,id=d0\"]";
+        let disk = format!("\n[[disk]]\npath = \"{path}\"\nfiles = {{ \"a.txt\" = \"hello\" }}\n");
+        VALID.replace("timeout = 60", extra) + &disk
+    };
+    let s = parse(&with_disk("target/d.img")).unwrap();
+    assert_eq!(s.disks.len(), 1);
+    assert_eq!(s.disks[0].size_mib, 4, "size_mib defaults to 4");
+    assert_eq!(s.disks[0].files["a.txt"], "hello");
+    rejected(&with_disk("/tmp/d.img"), "disk[0].path");
+    rejected(&with_disk("target/e.img"), "is not attached");
+    rejected(
+        &with_disk("target/d.img").replace("files =", "size = 3\nfiles ="),
+        "unknown field `size`",
+    );
+}
+
+#[test]
 fn unknown_field_is_rejected() {
     rejected(
         &VALID.replace("timeout = 60", "timeout = 60\ntimout = 5"),

@@ -39,6 +39,7 @@ fn scenario(timeout_secs: u64, expect: &[&str], never: &[&str]) -> Scenario {
         config: PathBuf::from("boards/fake/config.dts"),
         timeout: Duration::from_secs(timeout_secs),
         qemu_extra: vec!["-extra".into()],
+        disks: vec![],
         checks: Checks {
             expect: vec![Expect {
                 source: "alpha".into(),
@@ -93,6 +94,17 @@ fn emulator_gets_board_command_then_kernel_then_extras() {
         script,
         &scenario(20, &["^args -kernel /images/demo -extra$"], &[]),
     );
+    assert!(passed, "{detail}");
+}
+
+#[test]
+fn disks_are_made_before_the_emulator_starts() {
+    let path = "target/scenarios/disks/fake.img";
+    let script = format!("test -s {path} && echo '[alpha] disk ready'; exec sleep 30");
+    let mut s = scenario(20, &["^disk ready$"], &[]);
+    let files = [("a.txt".to_string(), "x".to_string())].into();
+    s.disks = vec![crate::disk::Disk::new(0, path, 1, files, &[path.into()]).unwrap()];
+    let (passed, detail, ..) = run_fake(&script, &s);
     assert!(passed, "{detail}");
 }
 
