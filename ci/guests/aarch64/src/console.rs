@@ -4,7 +4,7 @@ use core::arch::asm;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::boot::cpu_index;
+use crate::cpu_index;
 
 /// PL011 base used until the device tree names one (QEMU `virt`'s UART0).
 pub const DEFAULT_UART: usize = 0x0900_0000;

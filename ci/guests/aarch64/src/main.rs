@@ -9,13 +9,10 @@
 mod args;
 mod behaviours;
 mod boot;
-mod console;
 mod exceptions;
-mod gic;
-mod mmio;
 mod platform;
-mod smccc;
-mod timer;
+
+use testguest::{console, gic, mmio, say, smccc, timer};
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::panic::PanicInfo;

@@ -1,5 +1,6 @@
 //! The commands, one module each; [`dispatch`] picks one from the first argument.
 
+pub mod bench;
 pub mod build;
 pub mod check;
 pub mod help;
@@ -31,6 +32,7 @@ pub const COMMANDS: &[&Command] = &[
     &image::COMMAND,
     &run::COMMAND,
     &test::COMMAND,
+    &bench::COMMAND,
     &help::COMMAND,
 ];
 
