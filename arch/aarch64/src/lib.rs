@@ -3,7 +3,8 @@
 //!
 //! The pure parts (descriptor format, syndrome and PSCI decoding, image placement,
 //! the vGIC models) build and are tested on the host; the runtime (`rt`, feature
-//! `runtime`) only builds for `aarch64-unknown-none`.
+//! `runtime`) only builds for `aarch64-unknown-none-softfloat` (the hypervisor uses no FP/SIMD
+//! registers, so guests' stay theirs).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

@@ -9,7 +9,7 @@ fn main() {
     println!("cargo:rerun-if-changed={dir}/link.ld");
     println!("cargo:rerun-if-changed=build.rs");
     // Only the bare-metal build gets the linker script; `cargo check` on the host is unaffected.
-    if std::env::var("TARGET").is_ok_and(|t| t == "aarch64-unknown-none") {
+    if std::env::var("TARGET").is_ok_and(|t| t.starts_with("aarch64-unknown-none")) {
         for bin in BARE_METAL {
             for arg in [
                 "-T",

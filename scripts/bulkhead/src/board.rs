@@ -16,6 +16,8 @@ struct BoardFile {
     package: String,
     config: String,
     platform: String,
+    #[serde(default)]
+    guest_target: Option<String>,
     qemu: Vec<String>,
     /// Extra emulator arguments for test scenarios (read by the harness).
     #[serde(default)]
@@ -34,6 +36,8 @@ pub struct Board {
     pub arch: String,
     /// Rust target triple of the hypervisor and the guests.
     pub target: String,
+    /// Rust target of the in-tree guests (default: `target`).
+    pub guest_target: String,
     /// Cargo package of the board's hypervisor binary.
     pub package: String,
     /// Default config source (`config.dts`).
@@ -72,6 +76,7 @@ impl Board {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             arch: file.arch,
+            guest_target: file.guest_target.unwrap_or_else(|| file.target.clone()),
             target: file.target,
             package: file.package,
             config: dir.join(file.config),

@@ -197,7 +197,7 @@ fn linux_row(board: &Board, skip: bool, out: &Path) -> Row {
         return na("run scripts/setup");
     };
     let init = repo::target_dir()
-        .join(&board.target)
+        .join(&board.guest_target)
         .join("release")
         .join("bench-linux-init");
     match linux::measure(board, &kernel, &init, &out.join("linux")) {

@@ -61,9 +61,9 @@ fn build_guests(board: &Board, objcopy: &Path) -> Result<()> {
         "build",
         format!("test guests: {}", guest_crate.bins.join(", ")),
     );
-    cargo_build(&guest_crate.package, &board.target)?;
+    cargo_build(&guest_crate.package, &board.guest_target)?;
     for bin in &guest_crate.bins {
-        let elf = release_dir(&board.target).join(bin);
+        let elf = release_dir(&board.guest_target).join(bin);
         raw_binary(objcopy, &elf, &guests::guest_image(&board.arch, bin))?;
     }
     Ok(())

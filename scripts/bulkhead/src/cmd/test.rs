@@ -130,7 +130,7 @@ const TARGET_BUILDS: &[(&str, &str)] = &[
     ("bulkhead-core", "x86_64-unknown-none"),
     ("bulkhead-x86_64", "x86_64-unknown-none"),
     ("bulkhead-drivers", "aarch64-unknown-none"),
-    ("bulkhead-qemu-virt-arm64", "aarch64-unknown-none"),
+    ("bulkhead-qemu-virt-arm64", "aarch64-unknown-none-softfloat"),
     ("bulkhead-testguest-aarch64", "aarch64-unknown-none"),
 ];
 

@@ -1,6 +1,7 @@
 //! The behaviours `test=<name>` selects; each ends in the heartbeat idle loop.
 
 mod evil;
+mod fpu;
 pub mod smp;
 
 use bulkhead_core::hypercall::{self, PARTITION_INFO, YIELD};
@@ -23,6 +24,7 @@ pub fn run(plat: &Platform, args: &Args) -> ! {
         "poweroff" => psci_after(plat, args.off_after, "system_off", PSCI_SYSTEM_OFF),
         "spam" => spam(plat),
         "evil" => evil::run(),
+        "fpu" => fpu::run(),
         "hcall" => partition_info(plat),
         other => say!("FAIL unknown test {}", other),
     }
