@@ -74,9 +74,9 @@ park:
 // Guest context layout (struct GuestRegs in vcpu.rs): x0..x30 at 8*n, ELR_EL2 at 248,
 // SPSR_EL2 at 256. TPIDR_EL2 points at the running vCPU's GuestRegs.
 
-// enter_guest(regs: *mut GuestRegs) -> exit kind. Saves the callee-saved registers on
-// the EL2 stack, loads the guest's and ERETs; an exception from the guest comes back
-// through the vectors to `guest_exit`, which returns from this call.
+// enter_guest(regs: *mut GuestRegs) -> exit code. Saves the callee-saved registers on
+// the EL2 stack, loads the guest's and ERETs; an exit the fast path does not finish
+// comes back through `guest_exit`, which returns from this call.
 .section .text
 .global enter_guest
 enter_guest:
@@ -108,9 +108,18 @@ enter_guest:
     ldp     x0, x1, [x0, #0]
     eret
 
-// Saves the guest's registers; x0/x1 were pushed by the vector, x1 = exit kind after.
-.macro SAVE_GUEST kind
+// An exit from the guest. The vector pushed the guest's x0/x1 and put its kind in x1.
+// Only the caller-saved registers (x0-x18, x30) and ELR/SPSR are saved before calling
+// `fast_exit` in Rust, which preserves x19-x29 (AAPCS64) and so leaves the guest's values
+// in them. If it handled the exit (returns 0) the guest resumes at once; otherwise the
+// rest of the guest's registers are saved and `enter_guest` returns the exit code.
+.macro LOWER_EXIT kind
     stp     x0, x1, [sp, #-16]!
+    mov     x1, #\kind
+    b       lower_exit
+.endm
+
+lower_exit:
     mrs     x0, tpidr_el2
     stp     x2, x3, [x0, #16]
     stp     x4, x5, [x0, #32]
@@ -120,21 +129,39 @@ enter_guest:
     stp     x12, x13, [x0, #96]
     stp     x14, x15, [x0, #112]
     stp     x16, x17, [x0, #128]
-    stp     x18, x19, [x0, #144]
-    stp     x20, x21, [x0, #160]
-    stp     x22, x23, [x0, #176]
-    stp     x24, x25, [x0, #192]
-    stp     x26, x27, [x0, #208]
-    stp     x28, x29, [x0, #224]
+    str     x18, [x0, #144]
     str     x30, [x0, #240]
     ldp     x2, x3, [sp], #16
     stp     x2, x3, [x0, #0]
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [x0, #248]
-    mov     x0, #\kind
+    bl      fast_exit
+    cbnz    x0, 1f
+    mrs     x0, tpidr_el2
+    ldp     x2, x3, [x0, #248]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldr     x18, [x0, #144]
+    ldr     x30, [x0, #240]
+    ldp     x0, x1, [x0, #0]
+    eret
+1:  mrs     x1, tpidr_el2
+    stp     x19, x20, [x1, #152]
+    stp     x21, x22, [x1, #168]
+    stp     x23, x24, [x1, #184]
+    stp     x25, x26, [x1, #200]
+    stp     x27, x28, [x1, #216]
+    str     x29, [x1, #232]
     b       guest_exit
-.endm
 
 guest_exit:
     ldp     x19, x20, [sp], #16
@@ -176,13 +203,13 @@ el2_vectors:
     EL2_FAULT 3
     // Lower EL using AArch64
     .balign 128
-    SAVE_GUEST EXIT_SYNC
+    LOWER_EXIT EXIT_SYNC
     .balign 128
-    SAVE_GUEST EXIT_IRQ
+    LOWER_EXIT EXIT_IRQ
     .balign 128
-    SAVE_GUEST EXIT_FIQ
+    LOWER_EXIT EXIT_FIQ
     .balign 128
-    SAVE_GUEST EXIT_SERROR
+    LOWER_EXIT EXIT_SERROR
     // Lower EL using AArch32 (never enabled: HCR_EL2.RW = 1)
     .balign 128
     EL2_FAULT 4

@@ -1,8 +1,14 @@
 //! The aarch64 vCPU: guest registers, entry through `enter_guest`, exit decoding.
 //!
 //! One vCPU owns one physical CPU, so the EL1 system registers, the timer and the GIC
-//! virtual CPU interface stay live in hardware: an exit saves only the general-purpose
-//! registers, ELR_EL2 and SPSR_EL2.
+//! virtual CPU interface stay live in hardware, and the hypervisor (built soft-float)
+//! never touches FP/SIMD state: an exit saves only general-purpose registers, ELR_EL2
+//! and SPSR_EL2.
+//!
+//! Exits come in two speeds. [`fast_exit`] runs straight from the exception vector with
+//! only the caller-saved registers stored, and finishes what needs no decision by core:
+//! PSCI queries, trapped GIC system registers, the guest's own interrupts. Everything
+//! else saves the remaining registers and returns from `enter_guest` to [`Vcpu::run`].
 
 use core::arch::asm;
 
@@ -26,8 +32,14 @@ pub struct GuestRegs {
     pub spsr: u64,
 }
 
-const EXIT_SYNC: u64 = 0;
-const EXIT_IRQ: u64 = 1;
+/// Exception kinds the vectors pass to [`fast_exit`] (boot.s).
+const KIND_SYNC: u64 = 0;
+const KIND_IRQ: u64 = 1;
+/// [`fast_exit`]'s answers, which `enter_guest` returns: resume the guest, or why not.
+const RESUME: u64 = 0;
+const EXIT_SYNC: u64 = 1;
+const EXIT_KICK: u64 = 2;
+const EXIT_OTHER: u64 = 3;
 /// SPSR for entry at EL1h with D, A, I, F masked.
 const SPSR_EL1H: u64 = 0x3c5;
 /// SCTLR_EL1 reset value: MMU and caches off, RES1 bits set.
@@ -37,7 +49,11 @@ extern "C" {
     fn enter_guest(regs: *mut GuestRegs) -> u64;
 }
 
-/// One vCPU of a partition, pinned to the current physical CPU.
+const _: () = assert!(core::mem::offset_of!(Vcpu, regs) == 0);
+
+/// One vCPU of a partition, pinned to the current physical CPU. `regs` comes first: the
+/// vectors reach the whole vCPU through the pointer to it in TPIDR_EL2.
+#[repr(C)]
 pub struct Vcpu {
     regs: GuestRegs,
     part: &'static Part,
@@ -82,6 +98,36 @@ impl Vcpu {
                 Some(VmExit::Idle)
             }
             Trap::Other(_) => Some(VmExit::Refused("unexpected exception class")),
+        }
+    }
+
+    /// The fast path of a synchronous exit: whether it was finished here.
+    fn fast_sync(&mut self) -> bool {
+        let esr = read_esr();
+        let smc = match esr::decode(esr) {
+            Trap::Hvc => false,
+            Trap::Smc => true,
+            Trap::SysReg(r) => {
+                self.esr = esr;
+                self.sysreg(r);
+                gic::flush_pending(self.part, self.index);
+                return true;
+            }
+            _ => return false,
+        };
+        let x = &self.regs.x;
+        if !psci::is_firmware_call(x[0]) {
+            return false;
+        }
+        match psci::decode([x[0], x[1], x[2], x[3]]) {
+            Call::Answer(value) => {
+                self.regs.x[0] = value as u64;
+                if smc {
+                    self.regs.elr += 4; // HCR_EL2.TSC: ELR points at the SMC itself
+                }
+                true
+            }
+            Call::Power(_) => false,
         }
     }
 
@@ -155,20 +201,17 @@ impl ArchVcpu for Vcpu {
     fn run(&mut self) -> VmExit {
         loop {
             gic::flush_pending(self.part, self.index);
-            // SAFETY: `regs` is this vCPU's context and outlives the call; EL2 is
+            // SAFETY: the pointer covers this whole vCPU (regs first, repr(C)), which
+            // outlives the call; `fast_exit` is the only user of it meanwhile. EL2 is
             // configured for this partition (el2::enter_partition) on this CPU.
-            let kind = unsafe { enter_guest(&mut self.regs) };
-            match kind {
+            let code = unsafe { enter_guest((self as *mut Self).cast()) };
+            match code {
                 EXIT_SYNC => {
                     if let Some(exit) = self.sync_exit() {
                         return exit;
                     }
                 }
-                EXIT_IRQ => {
-                    if gic::physical_irq(self.part, self.index) {
-                        return VmExit::Handled;
-                    }
-                }
+                EXIT_KICK => return VmExit::Handled,
                 _ => return VmExit::Refused("SError or FIQ from the guest"),
             }
         }
@@ -222,6 +265,25 @@ impl ArchVcpu for Vcpu {
 
     fn syndrome(&self) -> u64 {
         self.esr
+    }
+}
+
+/// Called by the vectors (boot.s) with the guest's caller-saved registers stored in
+/// `vcpu`'s context: finishes the exit if it can (returns [`RESUME`]), else says why not.
+#[no_mangle]
+extern "C" fn fast_exit(vcpu: *mut Vcpu, kind: u64) -> u64 {
+    // SAFETY: TPIDR_EL2 holds the vCPU `enter_guest` was called with; `run` does not
+    // touch it until `enter_guest` returns.
+    let vcpu = unsafe { &mut *vcpu };
+    match kind {
+        KIND_SYNC if vcpu.fast_sync() => RESUME,
+        KIND_SYNC => EXIT_SYNC,
+        KIND_IRQ if gic::physical_irq(vcpu.part, vcpu.index) => EXIT_KICK,
+        KIND_IRQ => {
+            gic::flush_pending(vcpu.part, vcpu.index);
+            RESUME
+        }
+        _ => EXIT_OTHER,
     }
 }
 
