@@ -63,6 +63,7 @@ pub const fn class(esr: u64) -> u8 {
 }
 
 /// Decodes an ESR_EL2 value taken from a lower EL.
+#[inline]
 pub const fn decode(esr: u64) -> Trap {
     let iss = esr & 0x1ff_ffff;
     match class(esr) {

@@ -45,12 +45,14 @@ pub enum Call {
 }
 
 /// Whether `function` is a PSCI or SMCCC architecture-service id Bulkhead decodes.
+#[inline]
 pub const fn is_firmware_call(function: u64) -> bool {
     let f = function as u32;
     function >> 32 == 0 && (f & 0xBF00_0000 == 0x8400_0000 || f == SMCCC_VERSION)
 }
 
 /// Decodes a firmware call whose registers are `x[0..4]`.
+#[inline]
 pub fn decode(x: [u64; 4]) -> Call {
     let function = if x[0] >> 32 == 0 { x[0] as u32 } else { 0 };
     match function {

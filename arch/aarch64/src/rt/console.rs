@@ -5,7 +5,7 @@
 //! written as 0x01 followed by the rzcobs-encoded frame (which ends with 0x00); the
 //! host CLI decodes them against the hypervisor ELF (doc/logging.md).
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bulkhead_core::vdev::ConsoleSink;
 use bulkhead_drivers::pl011::Pl011;
@@ -15,7 +15,46 @@ use spin::Mutex;
 const FRAME_START: u8 = 0x01;
 
 static UART_BASE: AtomicUsize = AtomicUsize::new(0);
-static LOCK: Mutex<()> = Mutex::new(());
+/// The console lock, the one lock partitions on different CPUs share at run time.
+static LOCK: EventLock = EventLock::new();
+
+/// A lock whose waiters sleep in WFE and whose release wakes them with SEV: the
+/// architecture's way to wait for another CPU (a spinning waiter would burn its CPU, and
+/// under QEMU's round-robin icount it starves the very CPU that holds the lock).
+struct EventLock(AtomicBool);
+
+impl EventLock {
+    const fn new() -> Self {
+        Self(AtomicBool::new(false))
+    }
+
+    fn acquire(&self) {
+        while self.0.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            // SAFETY: WFE only waits for an event; `release` sends one.
+            unsafe { core::arch::asm!("wfe", options(nomem, nostack)) };
+        }
+    }
+
+    fn release(&self) {
+        self.0.store(false, Ordering::Release);
+        // SAFETY: DSB orders the store before SEV wakes the waiters.
+        unsafe { core::arch::asm!("dsb ish", "sev", options(nostack)) };
+    }
+
+    fn hold(&self) -> Held<'_> {
+        self.acquire();
+        Held(self)
+    }
+}
+
+/// The console lock, released when dropped.
+struct Held<'a>(&'a EventLock);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
 
 /// Directs console output to the PL011 at `base` (an identity-mapped address).
 pub fn init(base: usize) {
@@ -37,7 +76,7 @@ fn put_bytes(bytes: &[u8]) {
 
 /// Writes a line of plain text (a banner or a last-resort message) under the lock.
 pub fn write_line(text: &str) {
-    let _guard = LOCK.lock();
+    let _guard = LOCK.hold();
     put_bytes(text.as_bytes());
     put_bytes(b"\n");
 }
@@ -47,7 +86,7 @@ pub struct Sink;
 
 impl ConsoleSink for Sink {
     fn line(&self, name: &str, line: &[u8]) {
-        let _guard = LOCK.lock();
+        let _guard = LOCK.hold();
         put_bytes(b"[");
         put_bytes(name.as_bytes());
         put_bytes(b"] ");
@@ -65,7 +104,7 @@ static ENCODER: Mutex<defmt::Encoder> = Mutex::new(defmt::Encoder::new());
 // EL2 code with interrupts masked, so no frame is re-entered on the same CPU.
 unsafe impl defmt::Logger for Logger {
     fn acquire() {
-        core::mem::forget(LOCK.lock());
+        LOCK.acquire();
         // The rzcobs encoder writes nothing at a frame start except, once, a 0x00
         // separator: it goes before the marker, where the host ignores it.
         ENCODER.lock().start_frame(put_bytes);
@@ -76,8 +115,7 @@ unsafe impl defmt::Logger for Logger {
 
     unsafe fn release() {
         ENCODER.lock().end_frame(put_bytes);
-        // SAFETY: paired with the guard forgotten in `acquire` on this CPU.
-        unsafe { LOCK.force_unlock() };
+        LOCK.release();
     }
 
     unsafe fn write(bytes: &[u8]) {

@@ -10,6 +10,7 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use bulkhead_core::addr::{GuestPhysAddr, Range};
 use bulkhead_core::config::Partition;
@@ -20,7 +21,10 @@ use spin::{Mutex, Once};
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::setup::Part;
-use crate::regs::{icc_sgi1r_el1, ICC_DIR_EL1, ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_SGI1R_EL1, ICH_HCR_EL2, ICH_VMCR_EL2};
+use crate::regs::{
+    icc_sgi1r_el1, ICC_DIR_EL1, ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_SGI1R_EL1, ICH_ELRSR_EL2, ICH_HCR_EL2, ICH_VMCR_EL2,
+    ICH_VTR_EL2,
+};
 use crate::vgic::hw::{init_cpu_interface, CpuListRegs, HwGic};
 use crate::vgic::{self, IntIdSet, PendingIrqs, VGicDistributor, VGicRedistributor, GICR_FRAME_SIZE, VTIMER_PPI};
 
@@ -112,7 +116,7 @@ pub fn physical_irq(part: &Part, index: usize) -> bool {
     let priority = g.priority(index, intid);
     // SAFETY: `intid` is this partition's (its SPI or the vCPU's own timer PPI), was
     // acknowledged on this CPU and is still active: exactly `inject`'s contract.
-    if unsafe { vgic::inject(&mut CpuListRegs::new(), intid, priority, Some(intid)) }.is_err() {
+    if unsafe { inject_hw(intid, priority) }.is_err() {
         // No free list register: give up the hardware link and queue it virtually.
         ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
         g.pending[index].post(intid);
@@ -120,13 +124,38 @@ pub fn physical_irq(part: &Part, index: usize) -> bool {
     false
 }
 
+/// Puts hardware interrupt `intid` in the lowest free list register. A hardware-mapped
+/// interrupt cannot already be in one: it stays active at the physical GIC until the
+/// guest deactivates it, so it cannot fire again before; the duplicate search of
+/// [`vgic::inject`] is skipped on this, the most frequent, path.
+///
+/// # Safety
+/// As [`vgic::inject`] with `hw = Some(intid)`.
+#[inline]
+unsafe fn inject_hw(intid: u32, priority: u8) -> Result<(), vgic::Full> {
+    let count = ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs) + 1;
+    let free = ICH_ELRSR_EL2.get() & ((1 << count) - 1);
+    if free == 0 {
+        return Err(vgic::Full);
+    }
+    let lr = vgic::ListReg::pending(intid, priority).with_hw(intid);
+    // SAFETY: forwarded from the caller; the list register was free (ICH_ELRSR_EL2).
+    unsafe { crate::regs::ich_lr::write(free.trailing_zeros() as usize, lr.raw()) };
+    Ok(())
+}
+
 /// Moves queued virtual interrupts of vCPU `index` into the list registers.
+#[inline]
 pub fn flush_pending(part: &Part, index: usize) {
+    if part.gic.pending.get(index).is_some_and(|q| !q.is_empty()) {
+        drain_pending(part, index);
+    }
+}
+
+#[cold]
+fn drain_pending(part: &Part, index: usize) {
     let g = &part.gic;
     let Some(q) = g.pending.get(index) else { return };
-    if q.is_empty() {
-        return;
-    }
     // SAFETY: `lookup` returns no hardware mapping: only virtual interrupts are queued.
     let _ = unsafe { q.drain(&mut CpuListRegs::new(), |intid| Some((g.priority(index, intid), None))) };
 }
@@ -150,6 +179,8 @@ pub struct PartGic {
     owned: IntIdSet,
     layout: GicV3Layout,
     name: alloc::string::String,
+    /// Each vCPU's virtual-timer priority, copied out of its redistributor on writes.
+    timer_priority: Vec<AtomicU8>,
 }
 
 impl PartGic {
@@ -170,14 +201,17 @@ impl PartGic {
             redists.push(Mutex::new(rd));
         }
         let pending = (0..n).map(|_| PendingIrqs::new()).collect();
-        Ok(Self { dist: Mutex::new(dist), redists, pending, owned, layout, name: p.name.clone() })
+        let timer_priority = (0..n).map(|_| AtomicU8::new(vgic::RESET_PRIORITY)).collect();
+        Ok(Self { dist: Mutex::new(dist), redists, pending, owned, layout, name: p.name.clone(), timer_priority })
     }
 
     /// Puts distributor and redistributors in their reset state (boot and restart).
     pub fn reset(&self) {
         self.dist.lock().reset(hw());
-        for rd in &self.redists {
-            rd.lock().reset(hw());
+        for (rd, p) in self.redists.iter().zip(&self.timer_priority) {
+            let mut rd = rd.lock();
+            rd.reset(hw());
+            p.store(rd.priority(VTIMER_PPI), Ordering::Relaxed);
         }
         for q in &self.pending {
             for intid in 0..vgic::NR_INTIDS as u32 {
@@ -186,6 +220,7 @@ impl PartGic {
         }
     }
 
+#[inline]
     fn priority(&self, vcpu: usize, intid: u32) -> u8 {
         if intid < 32 {
             self.redists.get(vcpu).map_or(vgic::RESET_PRIORITY, |rd| rd.lock().priority(intid))
@@ -247,6 +282,11 @@ impl MmioDevice for Gicr {
     }
     fn write(&self, _vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), BadAccess> {
         let (rd, off) = self.frame(offset)?;
-        rd.lock().write(off, size, value, hw()).map_err(bad)
+        let mut rd = rd.lock();
+        rd.write(off, size, value, hw()).map_err(bad)?;
+        if let Some(p) = self.0.timer_priority.get(rd.index()) {
+            p.store(rd.priority(VTIMER_PPI), Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
