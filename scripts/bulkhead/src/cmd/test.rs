@@ -22,7 +22,7 @@ pub const COMMAND: Command = Command {
         rest: false,
     },
     usage: "[--host-only|--scenarios-only] [FILTER]",
-    summary: "host tests (cargo test) and emulator scenarios; ends with `N passed, M failed`",
+    summary: "host tests, bare-metal target builds, benchmarks (printed), emulator scenarios; ends with `N passed, M failed`",
     run,
 };
 
@@ -68,6 +68,9 @@ fn run(args: &Args) -> Result<ExitCode> {
     if !scenarios_only {
         totals += host_tests(filter)?;
         totals += target_builds();
+    }
+    if !host_only && !scenarios_only {
+        totals += benchmarks();
     }
     if !host_only {
         totals += scenarios(filter);
@@ -151,6 +154,19 @@ fn target_builds() -> Totals {
         }
     }
     totals
+}
+
+/// Runs `cargo bh bench` (numbers printed, never judged): one test case that passes
+/// when every benchmark run completed, so CI shows the table and a broken bench fails.
+fn benchmarks() -> Totals {
+    progress("test", "benchmarks (cargo bh bench)");
+    let ran = std::env::current_exe()
+        .and_then(|exe| std::process::Command::new(exe).arg("bench").status())
+        .is_ok_and(|s| s.success());
+    if !ran {
+        println!("FAIL bench: a benchmark run broke (its output is above)");
+    }
+    Totals { passed: u64::from(ran), failed: u64::from(!ran), skipped: 0 }
 }
 
 /// The counts in a libtest summary line:
