@@ -74,6 +74,21 @@ park:
 // Guest context layout (struct GuestRegs in vcpu.rs): x0..x30 at 8*n, ELR_EL2 at 248,
 // SPSR_EL2 at 256. TPIDR_EL2 points at the running vCPU's GuestRegs.
 
+// Loads ELR_EL2/SPSR_EL2 and the guest's x2-x17 from the context at x0.
+.macro LOAD_GUEST_X2_X17
+    ldp     x2, x3, [x0, #248]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+.endm
+
 // enter_guest(regs: *mut GuestRegs) -> exit code. Saves the callee-saved registers on
 // the EL2 stack, loads the guest's and ERETs; an exit the fast path does not finish
 // comes back through `guest_exit`, which returns from this call.
@@ -87,17 +102,7 @@ enter_guest:
     stp     x21, x22, [sp, #-16]!
     stp     x19, x20, [sp, #-16]!
     msr     tpidr_el2, x0
-    ldp     x1, x2, [x0, #248]
-    msr     elr_el2, x1
-    msr     spsr_el2, x2
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
+    LOAD_GUEST_X2_X17
     ldp     x18, x19, [x0, #144]
     ldp     x20, x21, [x0, #160]
     ldp     x22, x23, [x0, #176]
@@ -139,17 +144,7 @@ lower_exit:
     bl      fast_exit
     cbnz    x0, 1f
     mrs     x0, tpidr_el2
-    ldp     x2, x3, [x0, #248]
-    msr     elr_el2, x2
-    msr     spsr_el2, x3
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
+    LOAD_GUEST_X2_X17
     ldr     x18, [x0, #144]
     ldr     x30, [x0, #240]
     ldp     x0, x1, [x0, #0]
