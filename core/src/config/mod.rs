@@ -9,6 +9,6 @@ mod validate;
 pub use error::ConfigError;
 pub use model::*;
 pub use parse::parse;
-pub use platform::{Platform, PlatformCpu, PlatformDevice};
-pub use validate::validate;
+pub use platform::{DeviceFilter, Platform, PlatformCpu, PlatformDevice};
 pub use validate::check_images;
+pub use validate::{validate, validate_owned};

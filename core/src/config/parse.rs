@@ -10,7 +10,7 @@ use super::model::{
     RestartPolicy,
 };
 use crate::addr::{GuestPhysAddr, HostPhysAddr, Range};
-use crate::dt::{cells, join, Node, Tree};
+use crate::dt::{cells, join, Node, Quoted, Tree};
 
 /// The only root `compatible` this parser accepts.
 const COMPATIBLE: &str = "bulkhead,config-v1";
@@ -27,7 +27,8 @@ pub fn parse(dtb: &[u8]) -> Result<Config, ConfigError> {
     allow_children(root, &["hypervisor", "partitions", "channels"])?;
     let compatible = need(root, "compatible", root.string("compatible")?)?;
     if compatible != COMPATIBLE {
-        let reason = format!("expected \"{COMPATIBLE}\", got {compatible:?}");
+        let reason =
+            format!("expected \"{COMPATIBLE}\", got {compatible}", compatible = Quoted(compatible));
         return Err(ConfigError::property("/", "compatible", reason));
     }
     two_cells(root, true)?;
@@ -47,7 +48,7 @@ pub fn parse(dtb: &[u8]) -> Result<Config, ConfigError> {
     Ok(Config { hypervisor, partitions, channels })
 }
 
-fn hypervisor(node: &Node<'_>) -> Result<HypervisorConfig, ConfigError> {
+fn hypervisor(node: Node<'_>) -> Result<HypervisorConfig, ConfigError> {
     allow_props(node, &["memory", "console"])?;
     allow_children(node, &[])?;
     let (base, size) = need(node, "memory", addr_size(node, "memory")?)?;
@@ -70,7 +71,7 @@ const PARTITION_PROPS: &[&str] = &[
     "#size-cells",
 ];
 
-fn partition(node: &Node<'_>) -> Result<Partition, ConfigError> {
+fn partition(node: Node<'_>) -> Result<Partition, ConfigError> {
     allow_props(node, PARTITION_PROPS)?;
     two_cells(node, false)?;
     let cpus = need(node, "cpus", node.cells("cpus")?)?;
@@ -93,16 +94,20 @@ fn partition(node: &Node<'_>) -> Result<Partition, ConfigError> {
         Some("none") => ConsoleKind::None,
         Some(path) if path.starts_with('/') => ConsoleKind::Passthrough(path.to_string()),
         Some(other) => {
-            let reason = format!("expected \"virtual\", \"none\" or a device path, got {other:?}");
-            return Err(ConfigError::property(node.path(), "console", reason));
+            let reason = format!(
+                "expected \"virtual\", \"none\" or a device path, got {other}",
+                other = Quoted(other)
+            );
+            return Err(ConfigError::property(&node.path(), "console", reason));
         }
     };
     let restart = match node.string("restart")? {
         None | Some("halt") => RestartPolicy::Halt,
         Some("restart") => RestartPolicy::Restart,
         Some(other) => {
-            let reason = format!("expected \"halt\" or \"restart\", got {other:?}");
-            return Err(ConfigError::property(node.path(), "restart", reason));
+            let reason =
+                format!("expected \"halt\" or \"restart\", got {other}", other = Quoted(other));
+            return Err(ConfigError::property(&node.path(), "restart", reason));
         }
     };
     Ok(Partition {
@@ -117,17 +122,17 @@ fn partition(node: &Node<'_>) -> Result<Partition, ConfigError> {
     })
 }
 
-fn memory_regions(partition: &Node<'_>) -> Result<Vec<MemoryRegion>, ConfigError> {
+fn memory_regions(partition: Node<'_>) -> Result<Vec<MemoryRegion>, ConfigError> {
     no_duplicate_children(partition)?;
-    partition.children().iter().map(memory_region).collect()
+    partition.children().map(memory_region).collect()
 }
 
-fn memory_region(node: &Node<'_>) -> Result<MemoryRegion, ConfigError> {
+fn memory_region(node: Node<'_>) -> Result<MemoryRegion, ConfigError> {
     let unit = node.name().strip_prefix("memory@");
     let unit = unit.filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_hexdigit()));
     let unit = unit.and_then(|a| u64::from_str_radix(a, 16).ok());
     let Some(unit) = unit else {
-        return Err(ConfigError::node(node.path(), "unknown node (expected memory@<address>)"));
+        return Err(ConfigError::node(&node.path(), "unknown node (expected memory@<address>)"));
     };
     allow_props(node, &["reg", "host-address"])?;
     allow_children(node, &[])?;
@@ -136,7 +141,7 @@ fn memory_region(node: &Node<'_>) -> Result<MemoryRegion, ConfigError> {
         .ok_or_else(|| range_error(node, "reg", GuestPhysAddr::new(base), size))?;
     if unit != base {
         let reason = format!("unit address {unit:#x} does not match the base {}", guest.start);
-        return Err(ConfigError::property(node.path(), "reg", reason));
+        return Err(ConfigError::property(&node.path(), "reg", reason));
     }
     let host = match addr(node, "host-address")? {
         Some(host) => host_range(node, "host-address", host, size)?.start,
@@ -145,7 +150,7 @@ fn memory_region(node: &Node<'_>) -> Result<MemoryRegion, ConfigError> {
     Ok(MemoryRegion { node: node.path().to_string(), guest, host })
 }
 
-fn channel(node: &Node<'_>) -> Result<Channel, ConfigError> {
+fn channel(node: Node<'_>) -> Result<Channel, ConfigError> {
     allow_props(node, &["partitions", "reg", "guest-addresses", "doorbell"])?;
     allow_children(node, &[])?;
     let partitions = need(node, "partitions", node.strings("partitions")?)?;
@@ -168,7 +173,7 @@ fn channel(node: &Node<'_>) -> Result<Channel, ConfigError> {
 }
 
 /// Property `name` as `<addr size>` (two cells each).
-fn addr_size(node: &Node<'_>, name: &str) -> Result<Option<(u64, u64)>, ConfigError> {
+fn addr_size(node: Node<'_>, name: &str) -> Result<Option<(u64, u64)>, ConfigError> {
     let Some(value) = node.prop(name) else {
         return Ok(None);
     };
@@ -179,7 +184,7 @@ fn addr_size(node: &Node<'_>, name: &str) -> Result<Option<(u64, u64)>, ConfigEr
 }
 
 /// Property `name` as `<addr>` (two cells).
-fn addr(node: &Node<'_>, name: &str) -> Result<Option<u64>, ConfigError> {
+fn addr(node: Node<'_>, name: &str) -> Result<Option<u64>, ConfigError> {
     let Some(value) = node.prop(name) else {
         return Ok(None);
     };
@@ -190,7 +195,7 @@ fn addr(node: &Node<'_>, name: &str) -> Result<Option<u64>, ConfigError> {
 }
 
 fn host_range(
-    node: &Node<'_>,
+    node: Node<'_>,
     name: &str,
     base: u64,
     size: u64,
@@ -200,7 +205,7 @@ fn host_range(
 }
 
 fn range_error(
-    node: &Node<'_>,
+    node: Node<'_>,
     name: &str,
     base: impl core::fmt::Display,
     size: u64,
@@ -209,18 +214,18 @@ fn range_error(
         0 => "size is zero".to_string(),
         _ => format!("{base} + {size:#x} runs past the end of the address space"),
     };
-    ConfigError::property(node.path(), name, reason)
+    ConfigError::property(&node.path(), name, reason)
 }
 
 /// `#address-cells` and `#size-cells` must be 2 where given (and given where `required`):
 /// they only exist so that `dtc` reads the two-cell `reg`s the way this parser does.
-fn two_cells(node: &Node<'_>, required: bool) -> Result<(), ConfigError> {
+fn two_cells(node: Node<'_>, required: bool) -> Result<(), ConfigError> {
     for name in ["#address-cells", "#size-cells"] {
         match node.u32(name)? {
             Some(2) => {}
             Some(cells) => {
                 return Err(ConfigError::property(
-                    node.path(),
+                    &node.path(),
                     name,
                     format!("must be 2, got {cells}"),
                 ))
@@ -232,24 +237,24 @@ fn two_cells(node: &Node<'_>, required: bool) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn need<T>(node: &Node<'_>, name: &str, value: Option<T>) -> Result<T, ConfigError> {
-    value.ok_or_else(|| ConfigError::property(node.path(), name, "missing required property"))
+fn need<T>(node: Node<'_>, name: &str, value: Option<T>) -> Result<T, ConfigError> {
+    value.ok_or_else(|| ConfigError::property(&node.path(), name, "missing required property"))
 }
 
-fn need_child<'t, 'a>(node: &'t Node<'a>, name: &str) -> Result<&'t Node<'a>, ConfigError> {
+fn need_child<'t>(node: Node<'t>, name: &str) -> Result<Node<'t>, ConfigError> {
     let reason = || format!("missing required node \"{name}\"");
-    node.child(name).ok_or_else(|| ConfigError::node(node.path(), reason()))
+    node.child(name).ok_or_else(|| ConfigError::node(&node.path(), reason()))
 }
 
 /// Reject properties outside `allowed`, and any property given twice.
-fn allow_props(node: &Node<'_>, allowed: &[&str]) -> Result<(), ConfigError> {
+fn allow_props(node: Node<'_>, allowed: &[&str]) -> Result<(), ConfigError> {
     let mut seen = 0u64;
     for prop in node.props() {
         let Some(i) = allowed.iter().position(|a| *a == prop.name) else {
-            return Err(ConfigError::property(node.path(), prop.name, "unknown property"));
+            return Err(ConfigError::property(&node.path(), prop.name, "unknown property"));
         };
         if seen & (1 << i) != 0 {
-            return Err(ConfigError::property(node.path(), prop.name, "property given twice"));
+            return Err(ConfigError::property(&node.path(), prop.name, "property given twice"));
         }
         seen |= 1 << i;
     }
@@ -257,34 +262,41 @@ fn allow_props(node: &Node<'_>, allowed: &[&str]) -> Result<(), ConfigError> {
 }
 
 /// Reject child nodes outside `allowed`, and any child given twice.
-fn allow_children(node: &Node<'_>, allowed: &[&str]) -> Result<(), ConfigError> {
-    if let Some(child) = node.children().iter().find(|c| !allowed.contains(&c.name())) {
-        return Err(ConfigError::node(child.path(), "unknown node"));
+fn allow_children(node: Node<'_>, allowed: &[&str]) -> Result<(), ConfigError> {
+    if let Some(child) = node.children().find(|c| !allowed.contains(&c.name())) {
+        return Err(ConfigError::node(&child.path(), "unknown node"));
     }
     no_duplicate_children(node)
 }
 
-fn no_duplicate_children(node: &Node<'_>) -> Result<(), ConfigError> {
-    let mut names: Vec<&str> = node.children().iter().map(|c| c.name()).collect();
-    names.sort_unstable();
-    match names.windows(2).find(|w| w.first() == w.last()).and_then(|w| w.first()) {
-        Some(name) => Err(ConfigError::node(node.path(), format!("node \"{name}\" given twice"))),
+fn no_duplicate_children(node: Node<'_>) -> Result<(), ConfigError> {
+    // The (alphabetically) first name given twice. A config node has a handful of
+    // children: comparing each pair costs less, code included, than sorting.
+    let mut twice: Option<&str> = None;
+    for (i, a) in node.children().enumerate() {
+        let name = a.name();
+        if node.children().take(i).any(|b| b.name() == name) && twice.is_none_or(|t| name < t) {
+            twice = Some(name);
+        }
+    }
+    match twice {
+        Some(name) => Err(ConfigError::node(&node.path(), format!("node \"{name}\" given twice"))),
         None => Ok(()),
     }
 }
 
 /// The children of `node`, each named `[a-z0-9_-]{1,15}` and named once.
-fn named_children<'t, 'a>(
-    node: &'t Node<'a>,
+fn named_children<'t>(
+    node: Node<'t>,
     what: &str,
-) -> Result<impl Iterator<Item = &'t Node<'a>>, ConfigError> {
+) -> Result<impl Iterator<Item = Node<'t>>, ConfigError> {
     no_duplicate_children(node)?;
     let good = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-';
     for child in node.children() {
         if child.name().len() > 15 || !child.name().bytes().all(good) {
             let reason = format!("bad {what} name: use 1 to 15 characters from [a-z0-9_-]");
-            return Err(ConfigError::node(child.path(), reason));
+            return Err(ConfigError::node(&child.path(), reason));
         }
     }
-    Ok(node.children().iter())
+    Ok(node.children())
 }

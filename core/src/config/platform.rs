@@ -55,13 +55,23 @@ pub struct PlatformDevice {
 }
 
 impl Platform {
-    /// Read a platform DTB.
+    /// Read a platform DTB, every device of it.
     pub fn from_dtb(dtb: &[u8]) -> Result<Self, ConfigError> {
-        let tree = Tree::parse(dtb)?;
+        Self::from_tree(&Tree::parse(dtb)?, None)
+    }
+
+    /// Read a parsed platform DTB. With `keep`, record only the devices it names and
+    /// every interrupt controller (which validation needs: the hypervisor keeps them);
+    /// a device left out is not read at all, so a defect in it goes unnoticed. The boot
+    /// path reads only what its partitions use this way; the host reads everything.
+    pub fn from_tree(
+        tree: &Tree<'_>,
+        keep: Option<&DeviceFilter<'_>>,
+    ) -> Result<Self, ConfigError> {
         // Every phandle must read, not only those something refers to.
         tree.nodes().try_for_each(|n| n.phandle().map(drop))?;
-        let mut walker = Walker { tree: &tree, platform: Platform::default() };
-        let root = Scope::new(tree.root(), Some(Vec::new()), None)?;
+        let mut walker = Walker { tree, keep, platform: Platform::default(), levels: Vec::new() };
+        let root = Scope::new(tree.root(), true, None)?;
         for child in tree.root().children() {
             walker.visit(&root, child)?;
         }
@@ -102,56 +112,56 @@ impl Platform {
     }
 }
 
+/// Which devices [`Platform::from_tree`] records besides the interrupt controllers.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceFilter<'f> {
+    /// The devices at these platform-DT paths.
+    pub paths: &'f [&'f str],
+    /// The devices compatible with any of these.
+    pub compatible: &'f [&'f str],
+}
+
 /// Compatibles of the Arm GIC bindings, whose specifiers are `<type number flags>`.
 const GIC_COMPATIBLES: &[&str] =
     &["arm,gic-v3", "arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a9-gic"];
 
-/// What the children of `node` inherit.
-struct Scope<'t, 'a> {
-    node: &'t Node<'a>,
+/// What the children of a node inherit from it.
+#[derive(Clone, Copy)]
+struct Scope<'t> {
+    node: Node<'t>,
     /// `#address-cells` and `#size-cells` for the children's `reg`.
     cells: (usize, usize),
-    /// How the children's addresses reach the CPU (innermost level last); `None` when
-    /// some bus on the way has no `ranges` (I2C, SPI, PCI children): not MMIO.
-    levels: Option<Vec<Level>>,
+    /// Whether the children's addresses reach the CPU through [`Walker::levels`]; not
+    /// when some bus on the way has no `ranges` (I2C, SPI, PCI children): not MMIO.
+    mmio: bool,
     /// The interrupt-parent phandle in force.
     interrupt_parent: Option<u32>,
 }
 
-impl<'t, 'a> Scope<'t, 'a> {
-    fn new(
-        node: &'t Node<'a>,
-        levels: Option<Vec<Level>>,
-        inherited: Option<u32>,
-    ) -> Result<Self, ConfigError> {
+impl<'t> Scope<'t> {
+    fn new(node: Node<'t>, mmio: bool, inherited: Option<u32>) -> Result<Self, ConfigError> {
         let cells = node.cell_sizes()?;
         let interrupt_parent = node.u32("interrupt-parent")?.or(inherited);
-        Ok(Self { node, cells, levels, interrupt_parent })
-    }
-
-    /// The scope for `child`'s own children.
-    fn enter(&self, child: &'t Node<'a>) -> Result<Self, ConfigError> {
-        let levels = match &self.levels {
-            Some(levels) => child.ranges(self.cells.0)?.map(|level| {
-                let mut levels = levels.clone();
-                levels.push(level);
-                levels
-            }),
-            None => None,
-        };
-        Scope::new(child, levels, self.interrupt_parent)
+        Ok(Self { node, cells, mmio, interrupt_parent })
     }
 }
 
-struct Walker<'t, 'a> {
-    tree: &'t Tree<'a>,
+struct Walker<'t, 'k> {
+    tree: &'t Tree<'t>,
+    /// Which devices to record (`None`: all).
+    keep: Option<&'k DeviceFilter<'k>>,
     platform: Platform,
+    /// How addresses in the current scope reach the CPU, innermost level last (one per
+    /// bus entered with `ranges`; meaningful while the scope is `mmio`).
+    levels: Vec<Level>,
 }
 
-impl<'t, 'a> Walker<'t, 'a> {
-    fn visit(&mut self, scope: &Scope<'t, 'a>, node: &'t Node<'a>) -> Result<(), ConfigError> {
-        let at_root = scope.node.path() == "/";
-        if at_root && node.string("device_type")? == Some("memory") {
+impl<'t> Walker<'t, '_> {
+    fn visit(&mut self, scope: &Scope<'t>, node: Node<'t>) -> Result<(), ConfigError> {
+        let at_root = scope.node.is_root();
+        let names = ["device_type", "reg", "compatible", "interrupt-controller", "msi-controller"];
+        let [device_type, reg, compatible, controller, msi] = node.props_named(names);
+        if at_root && device_type.is_some() && node.string("device_type")? == Some("memory") {
             return self.memory(scope, node);
         }
         if at_root && node.name() == "cpus" {
@@ -163,51 +173,68 @@ impl<'t, 'a> Walker<'t, 'a> {
         if at_root && node.name() == "psci" {
             self.platform.psci_method = node.string("method")?.map(ToString::to_string);
         }
-        if let (Some(levels), Some(_)) = (&scope.levels, node.prop("reg")) {
-            let device = self.device(scope, levels, node)?;
+        if scope.mmio && reg.is_some() && self.wanted(node, compatible, controller.or(msi)) {
+            let device = self.device(scope, node)?;
             self.platform.devices.push(device);
         }
-        let inner = scope.enter(node)?;
-        node.children().iter().try_for_each(|c| self.visit(&inner, c))
+        if node.children().len() == 0 && self.keep.is_some() {
+            return Ok(());
+        }
+        // The scope for the node's own children.
+        let level = match scope.mmio {
+            true => node.ranges(scope.cells.0)?,
+            false => None,
+        };
+        let inner = Scope::new(node, level.is_some(), scope.interrupt_parent)?;
+        let pushed = level.map(|level| self.levels.push(level)).is_some();
+        let result = node.children().try_for_each(|c| self.visit(&inner, c));
+        if pushed {
+            self.levels.pop();
+        }
+        result
     }
 
-    fn memory(&mut self, scope: &Scope<'t, 'a>, node: &Node<'a>) -> Result<(), ConfigError> {
+    /// Whether to record the device at `node` with these `compatible` and
+    /// `interrupt-controller` (or `msi-controller`) values.
+    fn wanted(&self, node: Node<'t>, compatible: Option<&[u8]>, controller: Option<&[u8]>) -> bool {
+        let Some(keep) = self.keep else { return true };
+        controller.is_some()
+            || keep.paths.iter().any(|p| node.has_path(p))
+            || compatible.is_some_and(|c| dt::compatible_with(c, keep.compatible))
+    }
+
+    fn memory(&mut self, scope: &Scope<'t>, node: Node<'t>) -> Result<(), ConfigError> {
         for (base, size) in node.reg(scope.cells)? {
             let range =
                 Range::<HostPhysAddr>::new(HostPhysAddr::new(base), size).ok_or_else(|| {
-                    ConfigError::property(node.path(), "reg", "empty or wrapping range")
+                    ConfigError::property(&node.path(), "reg", "empty or wrapping range")
                 })?;
             self.platform.memory.push(range);
         }
         Ok(())
     }
 
-    fn cpus(&mut self, cpus: &Node<'a>) -> Result<(), ConfigError> {
-        let scope = Scope::new(cpus, None, None)?;
-        for cpu in cpus.children().iter().filter(|c| c.base_name() == "cpu") {
+    fn cpus(&mut self, cpus: Node<'t>) -> Result<(), ConfigError> {
+        let scope = Scope::new(cpus, false, None)?;
+        for cpu in cpus.children().filter(|c| c.base_name() == "cpu") {
             let Some(&(id, _)) = cpu.reg(scope.cells)?.first() else {
-                return Err(ConfigError::property(cpu.path(), "reg", "missing required property"));
+                return Err(ConfigError::property(&cpu.path(), "reg", "missing required property"));
             };
             self.platform.cpus.push(PlatformCpu { id, node: cpu.path().to_string() });
         }
         Ok(())
     }
 
-    fn device(
-        &self,
-        scope: &Scope<'t, 'a>,
-        levels: &[Level],
-        node: &Node<'a>,
-    ) -> Result<PlatformDevice, ConfigError> {
+    fn device(&self, scope: &Scope<'t>, node: Node<'t>) -> Result<PlatformDevice, ConfigError> {
         let compatible = node.prop("compatible").and_then(dt::strings).unwrap_or_default();
         let mut mmio = Vec::new();
         for (base, size) in node.reg(scope.cells)?.into_iter().filter(|&(_, size)| size != 0) {
-            let cpu = dt::translate(levels, base, size).ok_or_else(|| {
+            let cpu = dt::translate(&self.levels, base, size).ok_or_else(|| {
                 let reason = format!("{base:#x} + {size:#x} is outside the parent bus's ranges");
-                ConfigError::property(node.path(), "reg", reason)
+                ConfigError::property(&node.path(), "reg", reason)
             })?;
             let range = Range::<HostPhysAddr>::new(HostPhysAddr::new(cpu), size)
-                .ok_or_else(|| ConfigError::property(node.path(), "reg", "range wraps around"))?;
+                .ok_or_else(|| ConfigError::property(&node.path(), "reg", "range wraps around"))?;
             mmio.push(range);
         }
         Ok(PlatformDevice {
@@ -222,7 +249,7 @@ impl<'t, 'a> Walker<'t, 'a> {
     }
 
     /// Decode `interrupts` (by the interrupt parent) and `interrupts-extended`.
-    fn interrupts(&self, scope: &Scope<'t, 'a>, node: &Node<'a>) -> Result<Vec<u32>, ConfigError> {
+    fn interrupts(&self, scope: &Scope<'t>, node: Node<'t>) -> Result<Vec<u32>, ConfigError> {
         let mut ids = Vec::new();
         if node.prop("interrupts").is_some() {
             let parent = match node.u32("interrupt-parent")?.or(scope.interrupt_parent) {
@@ -253,38 +280,34 @@ impl<'t, 'a> Walker<'t, 'a> {
 
     fn phandle(
         &self,
-        node: &Node<'a>,
+        node: Node<'t>,
         property: &str,
         phandle: u32,
-    ) -> Result<&'t Node<'a>, ConfigError> {
+    ) -> Result<Node<'t>, ConfigError> {
         let reason = || format!("no node has phandle {phandle:#x}");
         self.tree
             .by_phandle(phandle)
-            .ok_or_else(|| ConfigError::property(node.path(), property, reason()))
+            .ok_or_else(|| ConfigError::property(&node.path(), property, reason()))
     }
 }
 
 /// The interrupt parent's `#interrupt-cells` (at least 1).
-fn interrupt_cells(
-    node: &Node<'_>,
-    property: &str,
-    parent: &Node<'_>,
-) -> Result<usize, ConfigError> {
+fn interrupt_cells(node: Node<'_>, property: &str, parent: Node<'_>) -> Result<usize, ConfigError> {
     match parent.u32("#interrupt-cells")? {
         Some(n) if n >= 1 => Ok(n as usize),
         _ => {
             let reason =
                 format!("interrupt parent {} has no usable #interrupt-cells", parent.path());
-            Err(ConfigError::property(node.path(), property, reason))
+            Err(ConfigError::property(&node.path(), property, reason))
         }
     }
 }
 
 /// One specifier to an interrupt id, by the parent's binding.
 fn decode(
-    node: &Node<'_>,
+    node: Node<'_>,
     property: &str,
-    parent: &Node<'_>,
+    parent: Node<'_>,
     spec: &[u32],
 ) -> Result<u32, ConfigError> {
     let gic = parent.is_compatible(GIC_COMPATIBLES);
@@ -297,11 +320,11 @@ fn decode(
             3 => number.checked_add(1056),
             _ => {
                 let reason = format!("unknown GIC interrupt type {kind}");
-                return Err(ConfigError::property(node.path(), property, reason));
+                return Err(ConfigError::property(&node.path(), property, reason));
             }
         },
         [first, ..] => Some(first),
         [] => None,
     };
-    id.ok_or_else(|| ConfigError::property(node.path(), property, "interrupt number out of range"))
+    id.ok_or_else(|| ConfigError::property(&node.path(), property, "interrupt number out of range"))
 }

@@ -1,6 +1,5 @@
 //! Config against platform: every isolation rule of doc/config.md, first error wins.
 
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -9,20 +8,39 @@ use super::error::{gpa_range, hpa_range, ConfigError};
 use super::model::{Channel, Config, ConsoleKind, Device, MemoryRegion, Partition};
 use super::platform::{Platform, PlatformDevice};
 use crate::addr::{GuestPhysAddr, HostPhysAddr, Range, PAGE_SIZE};
+use crate::dt::Quoted;
 
 /// Check `config` against `platform` and return it with every passthrough device
 /// resolved (MMIO, interrupts, DMA from the platform), or the first rule it breaks.
 pub fn validate(config: &Config, platform: &Platform) -> Result<Config, ConfigError> {
+    let devices = check(config, platform)?;
+    Ok(resolve(config.clone(), devices))
+}
+
+/// [`validate`], taking the config instead of copying it (the hypervisor's boot has no
+/// use for the unresolved one).
+pub fn validate_owned(config: Config, platform: &Platform) -> Result<Config, ConfigError> {
+    let devices = check(&config, platform)?;
+    Ok(resolve(config, devices))
+}
+
+/// Every rule; each partition's resolved devices.
+fn check(config: &Config, platform: &Platform) -> Result<Vec<Vec<Device>>, ConfigError> {
     let mut checker = Checker::new(config, platform)?;
-    let mut resolved = config.clone();
     if config.partitions.is_empty() {
         return Err(ConfigError::node("/partitions", "no partition"));
     }
-    for (partition, out) in config.partitions.iter().zip(resolved.partitions.iter_mut()) {
-        out.devices = checker.partition(partition)?;
-    }
+    let devices = config.partitions.iter().map(|p| checker.partition(p));
+    let devices = devices.collect::<Result<Vec<_>, _>>()?;
     checker.channels()?;
-    Ok(resolved)
+    Ok(devices)
+}
+
+fn resolve(mut config: Config, devices: Vec<Vec<Device>>) -> Config {
+    for (partition, devices) in config.partitions.iter_mut().zip(devices) {
+        partition.devices = devices;
+    }
+    config
 }
 
 /// Check on the host that every image a partition names exists: `exists` is asked
@@ -38,7 +56,7 @@ pub fn check_images(config: &Config, exists: impl Fn(&str) -> bool) -> Result<()
         ];
         for (property, name) in images {
             if let Some(name) = name.filter(|n| !exists(n)) {
-                let reason = format!("file {name:?} not found");
+                let reason = format!("file {name} not found", name = Quoted(name));
                 return Err(ConfigError::property(&partition.node, property, reason));
             }
         }
@@ -71,10 +89,10 @@ impl PageClaim<'_> {
 struct Checker<'c> {
     config: &'c Config,
     platform: &'c Platform,
-    /// CPU id to the partition holding it.
-    cpus: BTreeMap<u64, &'c str>,
+    /// CPU id to the partition holding it (a few of them: a list, not a map).
+    cpus: Vec<(u64, &'c str)>,
     /// Device path to the partition holding it.
-    devices: BTreeMap<&'c str, &'c str>,
+    devices: Vec<(&'c str, &'c str)>,
     /// Host RAM held by the hypervisor, the channels and the partitions checked so far.
     ram: Vec<Claim>,
     /// MMIO pages held by the hypervisor and the partitions checked so far.
@@ -98,7 +116,7 @@ impl<'c> Checker<'c> {
                 ConfigError::property(
                     "/hypervisor",
                     "console",
-                    format!("{console:?} is not a platform device"),
+                    format!("{console} is not a platform device", console = Quoted(console)),
                 )
             })?;
             pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
@@ -106,7 +124,7 @@ impl<'c> Checker<'c> {
         for device in platform.devices.iter().filter(|d| d.interrupt_controller) {
             pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
         }
-        Ok(Self { config, platform, cpus: BTreeMap::new(), devices: BTreeMap::new(), ram, pages })
+        Ok(Self { config, platform, cpus: Vec::new(), devices: Vec::new(), ram, pages })
     }
 
     /// Check one partition, record what it holds, and return its resolved devices.
@@ -129,7 +147,8 @@ impl<'c> Checker<'c> {
             p.devices.iter().map(|d| self.device(p, &d.path)).collect::<Result<Vec<_>, _>>()?;
         if let ConsoleKind::Passthrough(path) = &p.console {
             if !p.devices.iter().any(|d| &d.path == path) {
-                let reason = format!("{path:?} is not one of this partition's devices");
+                let reason =
+                    format!("{path} is not one of this partition's devices", path = Quoted(path));
                 return Err(ConfigError::property(&p.node, "console", reason));
             }
         }
@@ -148,9 +167,13 @@ impl<'c> Checker<'c> {
             if p.cpus.iter().take(i).any(|&c| c == cpu) {
                 return error(format!("cpu {cpu} is listed twice"));
             }
-            if let Some(owner) = self.cpus.insert(cpu, &p.name) {
-                return error(format!("cpu {cpu} is already given to partition {owner:?}"));
+            if let Some(&(_, owner)) = self.cpus.iter().find(|(c, _)| *c == cpu) {
+                return error(format!(
+                    "cpu {cpu} is already given to partition {owner}",
+                    owner = Quoted(owner)
+                ));
             }
+            self.cpus.push((cpu, &p.name));
         }
         Ok(())
     }
@@ -201,26 +224,33 @@ impl<'c> Checker<'c> {
     fn device(&mut self, p: &'c Partition, path: &'c str) -> Result<Device, ConfigError> {
         let error = |reason: String| Err(ConfigError::property(&p.node, "devices", reason));
         let Some(device) = self.platform.device(path) else {
-            return error(format!("{path:?} is not a platform device"));
+            return error(format!("{path} is not a platform device", path = Quoted(path)));
         };
         if device.interrupt_controller {
             return error(format!(
-                "{path:?} is an interrupt controller, which the hypervisor keeps"
+                "{path} is an interrupt controller, which the hypervisor keeps",
+                path = Quoted(path)
             ));
         }
         if self.config.hypervisor.console.as_deref() == Some(path) {
-            return error(format!("{path:?} is the hypervisor's console"));
+            return error(format!("{path} is the hypervisor's console", path = Quoted(path)));
         }
-        if let Some(owner) = self.devices.insert(path, &p.name) {
+        if let Some(&(_, owner)) = self.devices.iter().find(|(d, _)| *d == path) {
             if owner == p.name {
-                return error(format!("{path:?} is listed twice"));
+                return error(format!("{path} is listed twice", path = Quoted(path)));
             }
-            return error(format!("{path:?} is already given to partition {owner:?}"));
+            return error(format!(
+                "{path} is already given to partition {owner}",
+                path = Quoted(path),
+                owner = Quoted(owner)
+            ));
         }
+        self.devices.push((path, &p.name));
         self.claim_pages(p, device)?;
         if let Some((mmio, region)) = guest_collision(p, device) {
             let reason = format!(
-                "{path:?} is mapped at {} (guest = host), which overlaps {} ({})",
+                "{} is mapped at {} (guest = host), which overlaps {} ({})",
+                Quoted(path),
                 gpa_range(&mmio),
                 region.node,
                 gpa_range(&region.guest)
@@ -229,8 +259,10 @@ impl<'c> Checker<'c> {
         }
         if let Some(region) = p.memory.iter().find(|r| device.dma && !r.is_identity()) {
             let reason = format!(
-                "{path:?} can do DMA and needs identity-placed memory: there is no IOMMU ({} is at {})",
-                region.node, region.host
+                "{} can do DMA and needs identity-placed memory: there is no IOMMU ({} is at {})",
+                Quoted(path),
+                region.node,
+                region.host
             );
             return error(reason);
         }
@@ -248,15 +280,18 @@ impl<'c> Checker<'c> {
         p: &Partition,
         device: &'c PlatformDevice,
     ) -> Result<(), ConfigError> {
-        let mine = page_claims(&device.path, &device.mmio, &format!("partition {:?}", p.name));
+        let mine =
+            page_claims(&device.path, &device.mmio, &format!("partition {}", Quoted(&p.name)));
         for claim in &mine {
             if let Some(other) =
                 self.pages.iter().find(|o| o.owner != claim.owner && o.overlaps(claim))
             {
                 let page = claim.first.max(other.first);
                 let reason = format!(
-                    "{:?} shares MMIO page {page} with {:?} of {}",
-                    device.path, other.device, other.owner
+                    "{} shares MMIO page {page} with {} of {}",
+                    Quoted(&device.path),
+                    Quoted(other.device),
+                    other.owner
                 );
                 return Err(ConfigError::property(&p.node, "devices", reason));
             }
@@ -267,12 +302,12 @@ impl<'c> Checker<'c> {
 
     fn channels(&self) -> Result<(), ConfigError> {
         let mut claims: Vec<&Claim> = self.ram.iter().filter(|c| !c.channel).collect();
-        let mut windows: BTreeMap<&str, Vec<(Range<GuestPhysAddr>, String)>> = BTreeMap::new();
+        let mut windows: Windows<'_> = Vec::new();
         for p in &self.config.partitions {
             let ram = p.memory.iter().map(|r| (r.guest, r.node.clone()));
             let devices = p.devices.iter().filter_map(|d| self.platform.device(&d.path));
             let mmio = devices.flat_map(|d| d.mmio.iter().map(|m| (guest_view(m), d.path.clone())));
-            windows.insert(&p.name, ram.chain(mmio).collect());
+            windows.push((&p.name, ram.chain(mmio).collect()));
         }
         let own: Vec<Claim> = self.config.channels.iter().map(channel_claim).collect();
         for (channel, claim) in self.config.channels.iter().zip(&own) {
@@ -303,10 +338,13 @@ impl<'c> Checker<'c> {
         }
         for (i, name) in channel.partitions.iter().enumerate() {
             if self.config.partition(name).is_none() {
-                return error("partitions", format!("no partition is named {name:?}"));
+                return error(
+                    "partitions",
+                    format!("no partition is named {name}", name = Quoted(name)),
+                );
             }
             if channel.partitions.iter().take(i).any(|n| n == name) {
-                return error("partitions", format!("{name:?} is listed twice"));
+                return error("partitions", format!("{name} is listed twice", name = Quoted(name)));
             }
         }
         if channel.guest.len() != channel.partitions.len() {
@@ -321,11 +359,11 @@ impl<'c> Checker<'c> {
     }
 }
 
+/// What each partition sees (by name): its RAM, device MMIO and channel windows.
+type Windows<'c> = Vec<(&'c str, Vec<(Range<GuestPhysAddr>, String)>)>;
+
 /// Where each sharer sees `channel`: aligned, and clear of its memory and other channels.
-fn channel_windows<'c>(
-    channel: &'c Channel,
-    windows: &mut BTreeMap<&'c str, Vec<(Range<GuestPhysAddr>, String)>>,
-) -> Result<(), ConfigError> {
+fn channel_windows<'c>(channel: &'c Channel, windows: &mut Windows<'c>) -> Result<(), ConfigError> {
     let error =
         |reason: String| Err(ConfigError::property(&channel.node, "guest-addresses", reason));
     for (name, &start) in channel.partitions.iter().zip(&channel.guest) {
@@ -338,11 +376,16 @@ fn channel_windows<'c>(
                 channel.host.size
             ));
         };
-        let seen = windows.entry(name.as_str()).or_default();
+        let i = windows.iter().position(|(n, _)| n == name).unwrap_or_else(|| {
+            windows.push((name, Vec::new()));
+            windows.len() - 1
+        });
+        let seen = &mut windows[i].1;
         if let Some((other, label)) = seen.iter().find(|(r, _)| r.overlaps(&window)) {
             let reason = format!(
-                "{} (partition {name:?}) overlaps {label} ({})",
+                "{} (partition {}) overlaps {label} ({})",
                 gpa_range(&window),
+                Quoted(name),
                 gpa_range(other)
             );
             return error(reason);

@@ -31,25 +31,25 @@ pub enum Level {
 impl Node<'_> {
     /// `reg` as `(address, size)` pairs under the parent's `(#address-cells,
     /// #size-cells)`; sizes are 0 when `#size-cells` is 0. Empty when there is no `reg`.
-    pub fn reg(&self, (ac, sc): (usize, usize)) -> Result<Vec<(u64, u64)>, PropError> {
-        if self.prop("reg").is_none() {
+    pub fn reg(self, (ac, sc): (usize, usize)) -> Result<Vec<(u64, u64)>, PropError> {
+        let Some(value) = self.prop("reg") else {
             return Ok(Vec::new());
-        }
+        };
         if !(1..=2).contains(&ac) || sc > 2 {
             let reason = format!("cannot read addresses of {ac} cells and sizes of {sc} cells");
             return Err(self.error("reg", reason));
         }
-        let pair = |e: &[u32]| {
-            let (a, s) = e.split_at_checked(ac)?;
-            Some((join(a)?, if s.is_empty() { 0 } else { join(s)? }))
-        };
-        Ok(self.entries("reg", ac + sc)?.chunks_exact(ac + sc).filter_map(pair).collect())
+        let n = (ac + sc) * 4;
+        if value.is_empty() || value.len() % n != 0 {
+            return Err(self.entries_error("reg", ac + sc, value));
+        }
+        Ok(value.chunks_exact(n).map(|e| e.split_at(ac * 4)).map(|(a, s)| (be(a), be(s))).collect())
     }
 
     /// This bus's `ranges`, its parent using `parent_address` address cells. `Ok(None)`
     /// when there is none, or when some cell count is not 1 or 2 (PCI): the children
     /// are then not memory-mapped as far as this reader can tell.
-    pub fn ranges(&self, parent_address: usize) -> Result<Option<Level>, PropError> {
+    pub fn ranges(self, parent_address: usize) -> Result<Option<Level>, PropError> {
         let (ca, sc) = self.cell_sizes()?;
         let Some(value) = self.prop("ranges") else {
             return Ok(None);
@@ -81,4 +81,9 @@ pub fn translate(levels: &[Level], addr: u64, size: u64) -> Option<u64> {
             (offset.checked_add(size)? <= w.size).then_some(w.parent.checked_add(offset)?)
         }),
     })
+}
+
+/// Big-endian bytes as a number (0 for none).
+fn be(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0, |n, &b| n << 8 | u64::from(b))
 }

@@ -45,3 +45,34 @@ impl fmt::Display for PropError {
 }
 
 impl core::error::Error for PropError {}
+
+/// A name or path in a message, in double quotes: `"/pl011@9000000"`. Quotes,
+/// backslashes and control characters are escaped as `{:?}` would (other characters
+/// are written as they are), without pulling in `Debug`'s Unicode tables.
+#[derive(Clone, Copy, Debug)]
+pub struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        let mut rest = self.0;
+        while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c.is_ascii_control()) {
+            let (plain, tail) = rest.split_at(at);
+            f.write_str(plain)?;
+            let mut chars = tail.chars();
+            match chars.next() {
+                Some('"') => f.write_str("\\\"")?,
+                Some('\\') => f.write_str("\\\\")?,
+                Some('\0') => f.write_str("\\0")?,
+                Some('\t') => f.write_str("\\t")?,
+                Some('\r') => f.write_str("\\r")?,
+                Some('\n') => f.write_str("\\n")?,
+                Some(c) => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                None => {}
+            }
+            rest = chars.as_str();
+        }
+        f.write_str(rest)?;
+        f.write_str("\"")
+    }
+}

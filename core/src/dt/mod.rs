@@ -17,7 +17,7 @@ mod tree;
 mod value;
 
 pub use bus::{translate, Level, Window};
-pub use error::{BlobError, PropError};
+pub use error::{BlobError, PropError, Quoted};
 pub use parse::MAX_DEPTH;
-pub use tree::{Node, Nodes, Prop, Tree};
-pub use value::{cells, join, strings};
+pub use tree::{Children, Node, Nodes, Prop, Props, Tree};
+pub use value::{cells, compatible_with, join, strings};

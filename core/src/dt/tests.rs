@@ -107,7 +107,7 @@ fn sample() -> Vec<u8> {
 fn walks_nodes_with_paths_and_properties() {
     let blob = sample();
     let tree = Tree::parse(&blob).unwrap();
-    let paths: Vec<&str> = tree.nodes().map(Node::path).collect();
+    let paths: Vec<String> = tree.nodes().map(Node::path).collect();
     assert_eq!(
         paths,
         [
@@ -123,12 +123,12 @@ fn walks_nodes_with_paths_and_properties() {
     );
     let root = tree.root();
     assert_eq!((root.name(), root.children().len()), ("", 4));
-    let names: Vec<&str> = root.props().iter().map(|p| p.name).collect();
+    let names: Vec<&str> = root.props().map(|p| p.name).collect();
     assert_eq!(names, ["compatible", "#address-cells", "#size-cells", "interrupt-parent"]);
     let uart = tree.find("/soc/serial@7e201000").unwrap();
     assert_eq!((uart.base_name(), uart.unit_address()), ("serial", Some("7e201000")));
     assert_eq!(tree.find("/soc/serial").unwrap().unit_address(), None);
-    assert_eq!(root.child("soc").map(Node::path), Some("/soc"));
+    assert_eq!(root.child("soc").map(Node::path).as_deref(), Some("/soc"));
     assert!(root.child("intc").is_none(), "child() matches names exactly");
 }
 
@@ -136,18 +136,18 @@ fn walks_nodes_with_paths_and_properties() {
 fn finds_nodes_by_path_and_phandle() {
     let blob = sample();
     let tree = Tree::parse(&blob).unwrap();
-    assert_eq!(tree.find("/").map(Node::path), Some("/"));
-    assert_eq!(tree.find("/intc").map(Node::path), Some("/intc@8000000"));
+    assert_eq!(tree.find("/").map(Node::path).as_deref(), Some("/"));
+    assert_eq!(tree.find("/intc").map(Node::path).as_deref(), Some("/intc@8000000"));
     // An exact name wins over a loose match.
-    assert_eq!(tree.find("/soc/serial").map(Node::path), Some("/soc/serial"));
+    assert_eq!(tree.find("/soc/serial").map(Node::path).as_deref(), Some("/soc/serial"));
     assert_eq!(tree.find("//soc//serial@7e201000/").map(Node::name), Some("serial@7e201000"));
     for missing in ["", "soc", "/nope", "/soc/serial@1", "/intc@8000000/x"] {
         assert!(tree.find(missing).is_none(), "{missing}");
     }
-    let chain: Vec<&str> = tree.chain("/flat/dev").unwrap().iter().map(|n| n.path()).collect();
+    let chain: Vec<String> = tree.chain("/flat/dev").unwrap().iter().map(|n| n.path()).collect();
     assert_eq!(chain, ["/", "/flat", "/flat/dev@100"]);
-    assert_eq!(tree.by_phandle(1).map(Node::path), Some("/intc@8000000"));
-    assert_eq!(tree.by_phandle(5).map(Node::path), Some("/soc/serial@7e201000"));
+    assert_eq!(tree.by_phandle(1).map(Node::path).as_deref(), Some("/intc@8000000"));
+    assert_eq!(tree.by_phandle(5).map(Node::path).as_deref(), Some("/soc/serial@7e201000"));
     assert!(tree.by_phandle(2).is_none());
 }
 
@@ -222,7 +222,7 @@ fn errors_name_the_offset_and_node() {
 fn read_all(tree: &Tree<'_>) {
     for node in tree.nodes() {
         let cells = node.cell_sizes().unwrap_or((2, 1));
-        let _ = (node.reg(cells), node.ranges(2), node.phandle(), tree.find(node.path()));
+        let _ = (node.reg(cells), node.ranges(2), node.phandle(), tree.find(&node.path()));
         for prop in node.props() {
             let _ = (node.u32(prop.name), node.u64(prop.name), node.strings(prop.name));
             let _ = node.u32(prop.name).map(|p| p.map(|p| tree.by_phandle(p)));
@@ -284,5 +284,53 @@ proptest! {
         if let Ok(tree) = Tree::parse(&blob) {
             read_all(&tree);
         }
+    }
+}
+
+#[test]
+fn matches_paths_without_making_them() {
+    let blob = sample();
+    let tree = Tree::parse(&blob).unwrap();
+    for node in tree.nodes() {
+        assert!(node.has_path(&node.path()), "{}", node.path());
+    }
+    let uart = tree.find("/soc/serial@7e201000").unwrap();
+    for other in ["", "/", "soc/serial@7e201000", "/serial@7e201000", "//soc/serial@7e201000"] {
+        assert!(!uart.has_path(other), "{other}");
+    }
+    assert!(!tree.root().has_path("") && !tree.root().has_path("//"));
+}
+
+#[test]
+fn reads_misaligned_blobs_and_odd_strings_blocks() {
+    let blob = sample();
+    // The same blob one byte into a buffer: not word-aligned.
+    let mut shifted = vec![0u8; blob.len() + 1];
+    shifted[1..].copy_from_slice(&blob);
+    let paths = |tree: &Tree<'_>| tree.nodes().map(|n| n.path()).collect::<Vec<_>>();
+    let tree = Tree::parse(&blob).unwrap();
+    assert_eq!(paths(&Tree::parse(&shifted[1..]).unwrap()), paths(&tree));
+    // A strings block with a name that is not UTF-8: only that name is refused.
+    let mut raw = Raw::default();
+    raw.begin("").prop("good", b"1\0").end().token(9);
+    let mut blob = raw.blob();
+    blob.extend_from_slice(b"\xff\0");
+    let len = blob.len() as u32;
+    blob[4..8].copy_from_slice(&len.to_be_bytes());
+    let strings = u32::from_be_bytes(blob[32..36].try_into().unwrap()) + 2;
+    blob[32..36].copy_from_slice(&strings.to_be_bytes());
+    let tree = Tree::parse(&blob).unwrap();
+    assert_eq!(tree.root().props().map(|p| p.name).collect::<Vec<_>>(), ["good"]);
+    assert_eq!(tree.root().string("good"), Ok(Some("1")));
+    let mut raw = Raw::default();
+    raw.begin("").prop("\u{e9}t\u{e9}", b"\0").end().token(9);
+    let tree = Tree::parse(&raw.blob()).map(|t| t.root().props().next().map(|p| p.name.len()));
+    assert_eq!(tree, Ok(Some(5)));
+}
+
+#[test]
+fn quotes_names_as_debug_does() {
+    for s in ["/pl011@9000000", "a\"b\\c", "tab\there\nnul\0esc\u{1b}del\u{7f}", "", "caf\u{e9}"] {
+        assert_eq!(Quoted(s).to_string(), format!("{s:?}"));
     }
 }

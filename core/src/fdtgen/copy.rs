@@ -10,7 +10,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::node::{cells, reg64, Node};
+use super::node::Node;
 use super::platform::{cpu_reg, interrupt_parent, is_root_gic, Chain};
 use super::FdtGenError;
 use crate::dt::{self, Prop, Tree};
@@ -83,16 +83,16 @@ impl Refs {
     }
 
     /// The clock nodes to add to the root.
-    pub fn clock_nodes(&self) -> Vec<Node> {
+    pub fn clock_nodes(&self) -> Vec<Node<'static>> {
         let node = |c: &Clock| {
-            let mut n = Node::new(c.name.as_str());
+            let mut n = Node::new(c.name.clone());
             n.strs("compatible", &["fixed-clock"]).u32("#clock-cells", 0);
             match u32::try_from(c.hz) {
                 Ok(hz) => n.u32("clock-frequency", hz),
-                Err(_) => n.raw("clock-frequency", c.hz.to_be_bytes().to_vec()),
+                Err(_) => n.bytes("clock-frequency", &c.hz.to_be_bytes()),
             };
             if let Some(names) = &c.output_names {
-                n.raw("clock-output-names", names.clone());
+                n.bytes("clock-output-names", names);
             }
             n.u32("phandle", c.phandle);
             n
@@ -103,24 +103,25 @@ impl Refs {
 
 /// Copies the platform node at `path` (and its subtree) to become a child of the guest
 /// root, its `reg` translated to CPU addresses in two-cell form.
-pub(super) fn copy_device(
-    tree: &Tree<'_>,
+pub(super) fn copy_device<'t>(
+    tree: &'t Tree<'_>,
     path: &str,
     refs: &mut Refs,
-) -> Result<Node, FdtGenError> {
+) -> Result<Node<'t>, FdtGenError> {
     let unknown = || FdtGenError::UnknownDevice { path: String::from(path) };
     let mut chain = tree.chain(path).filter(|c| c.len() >= 2).ok_or_else(unknown)?;
     let mut node = copy_node(tree, &mut chain, path, refs)?;
     let reg = cpu_reg(&chain, path)?;
     // The unit address follows `reg`, which may have moved from a bus address.
     if let (Some((name, _)), Some((addr, _))) = (node.name.split_once('@'), reg.first()) {
-        node.name = format!("{name}@{addr:x}");
+        node.name = format!("{name}@{addr:x}").into();
     }
     let moved_as_is = chain.len() == 2 && tree.root().cell_sizes()? == (2, 2);
-    for (name, value) in &mut node.props {
-        match name.as_str() {
-            "reg" => *value = reg64(&reg),
-            "ranges" | "dma-ranges" if !value.is_empty() && !moved_as_is => {
+    for i in 0..node.props.len() {
+        let (name, value) = node.props[i];
+        match name {
+            "reg" => node.props[i].1 = node.reg64_value(&reg),
+            "ranges" | "dma-ranges" if !node.value(value).is_empty() && !moved_as_is => {
                 return Err(FdtGenError::property(path, name, "cannot be moved to the guest root"));
             }
             _ => {}
@@ -130,19 +131,19 @@ pub(super) fn copy_device(
 }
 
 /// Copies the last node of `chain` and its children.
-fn copy_node<'t, 'a>(
-    tree: &'t Tree<'a>,
-    chain: &mut Chain<'t, 'a>,
+fn copy_node<'t>(
+    tree: &'t Tree<'_>,
+    chain: &mut Chain<'t>,
     path: &str,
     refs: &mut Refs,
-) -> Result<Node, FdtGenError> {
-    let Some(&node) = chain.last() else { return Err(FdtGenError::property(path, "", "no node")) };
+) -> Result<Node<'t>, FdtGenError> {
+    let Some(&node) = chain.last() else {
+        return Err(FdtGenError::property(path, "", "no node"));
+    };
     let mut out = Node::new(node.name());
     let primecell = node.is_compatible(&["arm,primecell", "arm,pl011"]);
-    for &prop in node.props() {
-        if let Some(value) = copy_prop(tree, chain, prop, path, primecell, refs)? {
-            out.raw(prop.name, value);
-        }
+    for prop in node.props() {
+        copy_prop(tree, chain, prop, path, primecell, refs, &mut out)?;
     }
     for child in node.children() {
         let child_path = format!("{path}/{}", child.name());
@@ -154,19 +155,20 @@ fn copy_node<'t, 'a>(
     Ok(out)
 }
 
-/// The guest value of one property, or `None` to drop it.
-fn copy_prop<'a>(
-    tree: &Tree<'a>,
-    chain: &[&dt::Node<'a>],
-    prop: Prop<'_>,
+/// Adds the guest version of one property to `out`, unless it is dropped.
+fn copy_prop<'t>(
+    tree: &Tree<'_>,
+    chain: &[dt::Node<'_>],
+    prop: Prop<'t>,
     path: &str,
     primecell: bool,
     refs: &mut Refs,
-) -> Result<Option<Vec<u8>>, FdtGenError> {
+    out: &mut Node<'t>,
+) -> Result<(), FdtGenError> {
     let name = prop.name;
     match name {
-        "phandle" | "linux,phandle" | "pinctrl-names" => Ok(None),
-        _ if name.starts_with("pinctrl-") => Ok(None),
+        "phandle" | "linux,phandle" | "pinctrl-names" => {}
+        _ if name.starts_with("pinctrl-") => {}
         "interrupt-parent" | "interrupts" => {
             let parent = interrupt_parent(tree, chain)?;
             if !parent.map(is_root_gic).transpose()?.unwrap_or(false) {
@@ -176,17 +178,26 @@ fn copy_prop<'a>(
                     "interrupt parent is not the platform GIC",
                 ));
             }
-            let gic = cells(&[refs.gic]);
-            Ok(Some(if name == "interrupts" { prop.value.to_vec() } else { gic }))
+            match name {
+                "interrupts" => out.raw(name, prop.value),
+                _ => out.u32(name, refs.gic),
+            };
         }
-        "clocks" => rewrite_clocks(tree, prop.value, path, primecell, refs).map(Some),
-        _ if is_foreign_ref(name) => Err(FdtGenError::property(
-            path,
-            name,
-            "refers to platform nodes the guest does not have",
-        )),
-        _ => Ok(Some(prop.value.to_vec())),
+        "clocks" => {
+            out.bytes(name, &rewrite_clocks(tree, prop.value, path, primecell, refs)?);
+        }
+        _ if is_foreign_ref(name) => {
+            return Err(FdtGenError::property(
+                path,
+                name,
+                "refers to platform nodes the guest does not have",
+            ))
+        }
+        _ => {
+            out.raw(name, prop.value);
+        }
     }
+    Ok(())
 }
 
 fn is_foreign_ref(name: &str) -> bool {
@@ -225,7 +236,7 @@ fn rewrite_clocks(
 }
 
 /// Frequency and output names of a `fixed-clock` provider without arguments.
-fn fixed_clock<'a>(provider: &dt::Node<'a>, args: u32) -> Option<(u64, Option<&'a [u8]>)> {
+fn fixed_clock<'t>(provider: dt::Node<'t>, args: u32) -> Option<(u64, Option<&'t [u8]>)> {
     if args != 0 || !provider.is_compatible(&["fixed-clock"]) {
         return None;
     }

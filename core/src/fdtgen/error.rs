@@ -3,6 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
+use super::node::WriteError;
 use crate::dt::{BlobError, PropError};
 
 /// Why a guest device tree could not be generated. Every variant names what it is about
@@ -48,7 +49,7 @@ pub enum FdtGenError {
         name: String,
     },
     /// The blob writer refused the tree (too large, bad name).
-    Writer(vm_fdt::Error),
+    Writer(WriteError),
 }
 
 impl FdtGenError {
@@ -59,8 +60,8 @@ impl FdtGenError {
     }
 }
 
-impl From<vm_fdt::Error> for FdtGenError {
-    fn from(e: vm_fdt::Error) -> Self {
+impl From<WriteError> for FdtGenError {
+    fn from(e: WriteError) -> Self {
         Self::Writer(e)
     }
 }

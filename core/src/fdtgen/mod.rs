@@ -23,32 +23,45 @@ use alloc::vec::Vec;
 
 pub use copy::APB_PCLK_HZ;
 pub use error::FdtGenError;
+pub use node::WriteError;
 pub use plan::MAX_VCPUS;
 pub use spec::{
     GicV3Layout, GuestBoard, GuestConsole, GuestDtSpec, PsciConduit, VirtualConsole,
     GICR_FRAME_SIZE, PL011_SIZE,
 };
 
+use crate::dt::Tree;
 use copy::{copy_device, Refs};
 use node::Node;
 
 /// Generates the guest DTB `spec` describes.
 pub fn generate(spec: &GuestDtSpec<'_>) -> Result<Vec<u8>, FdtGenError> {
-    build(spec)?.to_dtb()
+    let platform = spec.platform.map(platform::open).transpose()?;
+    build(spec, platform.as_ref())?.to_dtb()
+}
+
+/// Generates the guest DTB `spec` describes from `platform`, the tree of
+/// `spec.platform` already parsed (the hypervisor reads its platform DTB once).
+pub fn generate_from(
+    spec: &GuestDtSpec<'_>,
+    platform: Option<&Tree<'_>>,
+) -> Result<Vec<u8>, FdtGenError> {
+    build(spec, platform)?.to_dtb()
 }
 
 /// The guest tree as nodes, before writing.
-fn build(spec: &GuestDtSpec<'_>) -> Result<Node, FdtGenError> {
-    let platform = spec.platform.map(platform::open).transpose()?;
+fn build<'t>(
+    spec: &GuestDtSpec<'_>,
+    platform: Option<&'t Tree<'_>>,
+) -> Result<Node<'t>, FdtGenError> {
     let mut refs = Refs::new(plan::GIC_PHANDLE);
     let mut root = plan::root(spec)?;
     let memory = plan::memory(&spec.memory)?;
-    let cpu_compatible = platform.as_ref().and_then(platform::cpu_compatible);
+    let cpu_compatible = platform.and_then(platform::cpu_compatible);
     let cpus = plan::cpus(spec.vcpus, cpu_compatible)?;
     let mut devices = Vec::new();
     for path in &spec.devices {
-        let tree =
-            platform.as_ref().ok_or_else(|| FdtGenError::NoPlatform { path: path.clone() })?;
+        let tree = platform.ok_or_else(|| FdtGenError::NoPlatform { path: path.clone() })?;
         devices.push(copy_device(tree, path, &mut refs)?);
     }
     let (console, stdout) = console(spec, &devices, &mut refs)?;
@@ -68,9 +81,9 @@ fn build(spec: &GuestDtSpec<'_>) -> Result<Node, FdtGenError> {
 /// The virtual console node, if any, and the `stdout-path`.
 fn console(
     spec: &GuestDtSpec<'_>,
-    devices: &[Node],
+    devices: &[Node<'_>],
     refs: &mut Refs,
-) -> Result<(Option<Node>, Option<String>), FdtGenError> {
+) -> Result<(Option<Node<'static>>, Option<String>), FdtGenError> {
     match &spec.console {
         GuestConsole::Virtual(c) => {
             Ok((Some(plan::console(c, refs)?), Some(format!("/{}", plan::console_name(c)))))
@@ -87,10 +100,10 @@ fn console(
 }
 
 /// Refuses a root with two children of the same name.
-fn unique_names(root: &Node) -> Result<(), FdtGenError> {
+fn unique_names(root: &Node<'_>) -> Result<(), FdtGenError> {
     for (i, a) in root.children.iter().enumerate() {
         if root.children[..i].iter().any(|b| b.name == a.name) {
-            return Err(FdtGenError::DuplicateNode { name: a.name.clone() });
+            return Err(FdtGenError::DuplicateNode { name: a.name.clone().into_owned() });
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use super::FdtGenError;
 use crate::dt::{self, Level, Node, Tree};
 
 /// A node with its ancestors: `chain[0]` is the root, the last entry the node itself.
-pub(super) type Chain<'t, 'a> = Vec<&'t Node<'a>>;
+pub(super) type Chain<'t> = Vec<Node<'t>>;
 
 /// Checks and opens a platform DTB.
 pub(super) fn open(blob: &[u8]) -> Result<Tree<'_>, FdtGenError> {
@@ -19,7 +19,7 @@ pub(super) fn open(blob: &[u8]) -> Result<Tree<'_>, FdtGenError> {
 
 /// The CPU-physical `(address, size)` pairs of the last node of `chain`, translated
 /// through every bus above it (Devicetree Specification v0.4, 2.3.8).
-pub(super) fn cpu_reg(chain: &[&Node<'_>], path: &str) -> Result<Vec<(u64, u64)>, FdtGenError> {
+pub(super) fn cpu_reg(chain: &[Node<'_>], path: &str) -> Result<Vec<(u64, u64)>, FdtGenError> {
     let (node, buses) =
         chain.split_last().ok_or_else(|| FdtGenError::property(path, "reg", "no node"))?;
     if node.prop("reg").is_none() {
@@ -38,7 +38,7 @@ pub(super) fn cpu_reg(chain: &[&Node<'_>], path: &str) -> Result<Vec<(u64, u64)>
 
 /// How addresses on the last bus of `buses` reach the CPU: one level per bus below the
 /// root, outermost first.
-fn levels(buses: &[&Node<'_>], path: &str) -> Result<Vec<Level>, FdtGenError> {
+fn levels(buses: &[Node<'_>], path: &str) -> Result<Vec<Level>, FdtGenError> {
     let mut levels = Vec::new();
     for pair in buses.windows(2) {
         let &[up, bus] = pair else { continue };
@@ -56,10 +56,10 @@ fn levels(buses: &[&Node<'_>], path: &str) -> Result<Vec<Level>, FdtGenError> {
 
 /// The interrupt parent of the last node of `chain`: the nearest `interrupt-parent`
 /// on the node or an ancestor, resolved by phandle.
-pub(super) fn interrupt_parent<'t, 'a>(
-    tree: &'t Tree<'a>,
-    chain: &[&Node<'a>],
-) -> Result<Option<&'t Node<'a>>, FdtGenError> {
+pub(super) fn interrupt_parent<'t>(
+    tree: &'t Tree<'_>,
+    chain: &[Node<'_>],
+) -> Result<Option<Node<'t>>, FdtGenError> {
     for node in chain.iter().rev() {
         if let Some(phandle) = node.u32("interrupt-parent")? {
             return Ok(tree.by_phandle(phandle));
@@ -70,7 +70,7 @@ pub(super) fn interrupt_parent<'t, 'a>(
 
 /// Whether `node` is a root interrupt controller with three interrupt cells: the GIC
 /// whose INTIDs the guest's emulated GIC presents unchanged.
-pub(super) fn is_root_gic(node: &Node<'_>) -> Result<bool, FdtGenError> {
+pub(super) fn is_root_gic(node: Node<'_>) -> Result<bool, FdtGenError> {
     // A GIC may have interrupts of its own (the maintenance interrupt under
     // virtualization); what makes it the root is that it is not wired to another
     // controller: no interrupt-parent, or itself.
@@ -82,7 +82,7 @@ pub(super) fn is_root_gic(node: &Node<'_>) -> Result<bool, FdtGenError> {
 }
 
 /// The `compatible` value of the platform's first CPU node.
-pub(super) fn cpu_compatible<'a>(tree: &Tree<'a>) -> Option<&'a [u8]> {
+pub(super) fn cpu_compatible<'t>(tree: &'t Tree<'_>) -> Option<&'t [u8]> {
     let cpus = tree.find("/cpus")?;
-    cpus.children().iter().find(|c| c.base_name() == "cpu")?.prop("compatible")
+    cpus.children().find(|c| c.base_name() == "cpu")?.prop("compatible")
 }

@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 
 use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
 use bulkhead_core::bundle::Bundle;
-use bulkhead_core::config::{self, Platform};
+use bulkhead_core::config::{self, DeviceFilter, Platform};
+use bulkhead_core::dt::Tree;
 use bulkhead_core::fdtgen::{GicV3Layout, GuestBoard, PsciConduit, VirtualConsole};
 
 use super::setup::{self, Machine, Part, FRAMES};
@@ -53,14 +54,15 @@ pub fn early(dtb: usize) -> Result<Early, &'static str> {
 pub fn boot(early: Early) -> Result<(Vec<&'static Part>, Vec<u64>), String> {
     let Early { dtb, bundle: bundle_bytes, frames } = early;
     let bundle: &'static Bundle<'static> =
-        Box::leak(Box::new(Bundle::parse(bundle_bytes).map_err(|e| format!("bundle: {e:?}"))?));
-    let platform = Platform::from_dtb(dtb).map_err(|e| format!("platform DTB: {e}"))?;
+        Box::leak(Box::new(Bundle::parse(bundle_bytes).map_err(|e| format!("bundle: {e}"))?));
+    let tree = Tree::parse(dtb).map_err(|e| format!("platform DTB: {e}"))?;
     let config_dtb = bundle.config().ok_or("bundle has no config.dtb")?;
     let parsed = config::parse(config_dtb).map_err(|e| format!("config: {e}"))?;
-    let config = config::validate(&parsed, &platform).map_err(|e| format!("config: {e}"))?;
+    let platform = read_platform(&tree, &parsed).map_err(|e| format!("platform DTB: {e}"))?;
+    let config = config::validate_owned(parsed, &platform).map_err(|e| format!("config: {e}"))?;
     let image = Range::new(HostPhysAddr::new(core::ptr::addr_of!(__image_start) as u64), frames.last().as_u64() - core::ptr::addr_of!(__image_start) as u64 + 1).ok_or("image")?;
     if !config.hypervisor.memory.contains_range(&image) {
-        return Err(format!("/hypervisor: memory: must cover the image, bundle, heap and tables ({:?}..={:?})", image.start, image.last()));
+        return Err(format!("/hypervisor: memory: must cover the image, bundle, heap and tables ({}..={})", image.start, image.last()));
     }
     // No console in the config (its UART passed to a partition, say): stay silent.
     console::init(console_base(&config, &platform).unwrap_or(0) as usize);
@@ -72,13 +74,14 @@ pub fn boot(early: Early) -> Result<(Vec<&'static Part>, Vec<u64>), String> {
     // SAFETY: the frames region is inside the hypervisor's own RAM, after the heap,
     // and used by nothing else.
     unsafe { FRAMES.lock().add_range(frames) };
-    let machine = machine(dtb, &platform, bundle)?;
+    let machine = machine(dtb, &tree, &platform, bundle)?;
     defmt::info!("bulkhead on {=str}: {=usize} partitions", super::board().name, config.partitions.len());
     let mut parts = Vec::new();
     for id in 0..config.partitions.len() {
         let part: &'static Part = Box::leak(Box::new(setup::build(id, &config, &machine)?));
         let (entry, arg) = part.load(false).map_err(String::from)?;
-        part.ctl.boot(entry, arg).map_err(|e| format!("{e:?}"))?;
+        // A partition just built is in its created state: booting it cannot be refused.
+        part.ctl.boot(entry, arg).map_err(|_| String::from("partition refused to boot"))?;
         parts.push(part);
     }
     report_footprint(image.size - HEAP_SIZE - FRAMES_SIZE);
@@ -122,10 +125,21 @@ fn copy_dtb(at: usize, heap: &Range<HostPhysAddr>) -> Result<&'static [u8], &'st
     // against the config in `boot` before anything else is placed there), unused, and
     // clear of the DTB.
     unsafe { heap::init(heap.start.as_u64() as usize, HEAP_SIZE as usize) };
-    // SAFETY: the source holds at least `used` bytes as its header says.
-    let mut copy = Vec::from(unsafe { core::slice::from_raw_parts(at as *const u8, used) });
+    // Copied with the bulk copy (the generic one goes a byte at a time here); as words
+    // so that the copy is word-aligned for the DT reader.
+    let mut copy: Vec<u32> = Vec::with_capacity(used.div_ceil(4));
+    // SAFETY: the source holds at least `used` bytes as its header says; the new
+    // buffer holds at least `used` bytes and overlaps nothing. Every byte is then
+    // initialised (the tail of the last word is zeroed first).
+    let copy = unsafe {
+        let dst = copy.as_mut_ptr();
+        dst.add(used / 4).write_bytes(0, copy.capacity() - used / 4);
+        super::mem::copy(dst.cast(), at as *const u8, used);
+        copy.set_len(used.div_ceil(4));
+        core::slice::from_raw_parts_mut(Vec::leak(copy).as_mut_ptr().cast::<u8>(), used)
+    };
     copy[4..8].copy_from_slice(&(used as u32).to_be_bytes());
-    Ok(Vec::leak(copy))
+    Ok(copy)
 }
 
 fn bundle_slice(at: u64) -> Result<&'static [u8], &'static str> {
@@ -146,7 +160,17 @@ fn console_base(config: &config::Config, platform: &Platform) -> Option<u64> {
     Some(dev.mmio.first()?.start.as_u64())
 }
 
-fn machine<'a>(dtb: &'a [u8], platform: &'a Platform, bundle: &'a Bundle<'static>) -> Result<Machine<'a>, String> {
+/// The platform as far as the hypervisor and `config` use it: the devices the config
+/// names, the PL011 that virtual consoles are modelled on, and the interrupt
+/// controllers. Reading the other devices would only cost boot time.
+fn read_platform(tree: &Tree<'_>, config: &config::Config) -> Result<Platform, config::ConfigError> {
+    let hv_console = config.hypervisor.console.iter().map(String::as_str);
+    let devices = config.partitions.iter().flat_map(|p| p.devices.iter().map(|d| d.path.as_str()));
+    let paths: Vec<&str> = hv_console.chain(devices).collect();
+    Platform::from_tree(tree, Some(&DeviceFilter { paths: &paths, compatible: &["arm,pl011"] }))
+}
+
+fn machine<'a>(dtb: &'a [u8], tree: &'a Tree<'a>, platform: &'a Platform, bundle: &'a Bundle<'static>) -> Result<Machine<'a>, String> {
     let gic = platform
         .devices
         .iter()
@@ -171,7 +195,7 @@ fn machine<'a>(dtb: &'a [u8], platform: &'a Platform, bundle: &'a Bundle<'static
         gicr_base: GuestPhysAddr::new(gicr.start.as_u64()),
     };
     let board = GuestBoard { gic: layout, psci: PsciConduit::Hvc, console };
-    Ok(Machine { dtb, bundle, board })
+    Ok(Machine { dtb, tree, bundle, board })
 }
 
 /// Stack slots: 0 is this (boot) CPU, then the others in platform order.

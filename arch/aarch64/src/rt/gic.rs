@@ -65,10 +65,19 @@ pub fn enable_guest_interrupts(_part: &Part, _index: usize) {
 }
 
 /// Clears the virtual CPU interface (list registers, VMCR) for a vCPU reset.
+///
+/// A hardware-linked interrupt still pending or active in a list register (the guest
+/// stopped before its EOI) is active at the physical GIC and would stay so for good,
+/// never firing again for the next run: it is deactivated here (IHI 0069, ICH_LR<n>_EL2:
+/// the hypervisor owns that deactivation once it discards the list register).
 pub fn reset_virtual_interface() {
     let lrs = CpuListRegs::new();
     use crate::vgic::ListRegs;
     for n in 0..lrs.count() {
+        let lr = lrs.read(n);
+        if let (Some(pintid), false) = (lr.hw(), lr.state() == vgic::LrState::Invalid) {
+            ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(pintid.into()));
+        }
         // SAFETY: writing zero makes the list register invalid: no interrupt mapped.
         unsafe { crate::regs::ich_lr::write(n, 0) };
     }

@@ -38,12 +38,16 @@ static mut TABLE: Table = Table([0; ENTRIES]);
 pub unsafe fn build(ram: &[Range<HostPhysAddr>]) {
     // SAFETY: the caller guarantees no CPU uses the table yet and no one else writes it.
     let table = unsafe { &mut *core::ptr::addr_of_mut!(TABLE) };
+    let block = |i: usize, attrs: u64| (i as u64 * GIB) | attrs | AF | BLOCK;
     for (i, entry) in table.0.iter_mut().enumerate() {
-        let base = i as u64 * GIB;
-        let Some(gib) = Range::new(HostPhysAddr::new(base), GIB) else { continue };
-        let normal = ram.iter().any(|r| r.overlaps(&gib));
-        let attrs = if normal { ATTR_NORMAL | SH_INNER } else { ATTR_DEVICE | XN };
-        *entry = base | attrs | AF | BLOCK;
+        *entry = block(i, ATTR_DEVICE | XN);
+    }
+    // Then every gigabyte some RAM overlaps.
+    for r in ram {
+        let (first, last) = ((r.start.as_u64() / GIB) as usize, (r.last().as_u64() / GIB) as usize);
+        for (i, entry) in table.0.iter_mut().enumerate().take(last + 1).skip(first) {
+            *entry = block(i, ATTR_NORMAL | SH_INNER);
+        }
     }
 }
 

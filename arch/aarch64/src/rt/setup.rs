@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
 use bulkhead_core::bundle::Bundle;
 use bulkhead_core::config::{Config, ConsoleKind, Partition};
+use bulkhead_core::dt::{Quoted, Tree};
 use bulkhead_core::fdtgen::{self, GuestBoard, GuestDtSpec};
 use bulkhead_core::partition::PartitionCtl;
 use bulkhead_core::stage2::{IdentityMemory, MemType, Perms, Stage2, TableFrames};
@@ -52,6 +53,8 @@ pub struct Part {
 pub struct Machine<'a> {
     /// The platform DTB.
     pub dtb: &'a [u8],
+    /// The platform DTB, parsed.
+    pub tree: &'a Tree<'a>,
     /// The bundle with the config and images.
     pub bundle: &'a Bundle<'static>,
     /// Guest-visible layout of GIC, PSCI conduit and virtual console.
@@ -63,7 +66,12 @@ pub fn build(id: usize, config: &Config, m: &Machine<'_>) -> Result<Part, String
     let p = &config.partitions[id];
     let images = load_images(id, p, m)?;
     let ctl = PartitionCtl::new(id, &p.name, p.cpus.len(), p.restart);
-    let gic = Arc::new(PartGic::new(p, m.board.gic, (p.console == ConsoleKind::Virtual).then_some(m.board.console.intid)).map_err(String::from)?);
+    let quiet = (p.console == ConsoleKind::Virtual).then_some(m.board.console.intid);
+    // PartGic is several KiB: matched rather than `map_err(..)?`-ed, which costs a copy.
+    let gic = match PartGic::new(p, m.board.gic, quiet) {
+        Ok(gic) => Arc::new(gic),
+        Err(e) => return Err(String::from(e)),
+    };
     let mut part = Part {
         ctl,
         config: p.clone(),
@@ -119,7 +127,7 @@ fn stage2_tables(id: usize, p: &Partition) -> Result<(u64, u64), String> {
     }
     for (start, end) in device_pages(p) {
         let (gpa, hpa) = (GuestPhysAddr::new(start), HostPhysAddr::new(start));
-        s2.map(gpa, hpa, end - start, Perms::RW, MemType::Device).map_err(|e| format!("device MMIO {hpa:?}: {e}"))?;
+        s2.map(gpa, hpa, end - start, Perms::RW, MemType::Device).map_err(|e| format!("device MMIO {hpa}: {e}"))?;
     }
     let vttbr = crate::stage2::vttbr(s2.root(), id as u8 + 1);
     core::mem::forget(s2); // the tables live as long as the partition: for ever
@@ -136,7 +144,14 @@ fn device_pages(p: &Partition) -> Vec<(u64, u64)> {
         .flat_map(|d| d.mmio.iter())
         .map(|r| (r.start.as_u64() & !0xfff, (r.last().as_u64() | 0xfff).saturating_add(1)))
         .collect();
-    pages.sort_unstable();
+    // Few ranges: an insertion sort, not the general sort's code.
+    for i in 1..pages.len() {
+        let mut j = i;
+        while j > 0 && pages[j - 1] > pages[j] {
+            pages.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     let mut merged: Vec<(u64, u64)> = Vec::with_capacity(pages.len());
     for (start, end) in pages {
         match merged.last_mut() {
@@ -148,7 +163,7 @@ fn device_pages(p: &Partition) -> Vec<(u64, u64)> {
 }
 
 fn load_images(id: usize, p: &Partition, m: &Machine<'_>) -> Result<Images, String> {
-    let entry = |name: &str| m.bundle.get(name).ok_or_else(|| format!("image {name:?} is not in the bundle"));
+    let entry = |name: &str| m.bundle.get(name).ok_or_else(|| format!("image {name} is not in the bundle", name = Quoted(name)));
     let kernel = entry(&p.boot.kernel)?;
     let initrd = match &p.boot.initrd {
         Some(n) => Some(entry(n)?),
@@ -162,7 +177,7 @@ fn load_images(id: usize, p: &Partition, m: &Machine<'_>) -> Result<Images, Stri
         None => {
             let mut spec = GuestDtSpec::from_partition(p, id as u32, m.dtb, &m.board);
             spec.initrd = place.initrd.zip(initrd).and_then(|(at, i)| Range::new(at, i.len() as u64));
-            fdtgen::generate(&spec).map_err(|e| format!("guest device tree: {e}"))?
+            fdtgen::generate_from(&spec, Some(m.tree)).map_err(|e| format!("guest device tree: {e}"))?
         }
     };
     if dtb.len() as u64 > image::DTB_MAX {

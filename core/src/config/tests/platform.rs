@@ -183,3 +183,35 @@ fn a_platform_needs_ram_and_cpus() {
         "/cpus/cpu@2: reg: expected entries of 1 cell, got 1 byte"
     );
 }
+
+/// What the boot path reads: the named devices, those of the named compatibles and the
+/// interrupt controllers, each exactly as a full read has it.
+#[test]
+fn a_filtered_read_keeps_named_devices_and_interrupt_controllers() {
+    let dtb = dtc(QEMU_PLATFORM);
+    let tree = crate::dt::Tree::parse(&dtb).unwrap();
+    let full = Platform::from_tree(&tree, None).unwrap();
+    assert_eq!(full, Platform::from_dtb(&dtb).unwrap());
+    let paths = ["/virtio_mmio@a000200", "/pl011", "/nowhere"];
+    let filter = crate::config::DeviceFilter { paths: &paths, compatible: &["arm,pl031"] };
+    let some = Platform::from_tree(&tree, Some(&filter)).unwrap();
+    let kept: Vec<&str> = some.devices.iter().map(|d| d.path.as_str()).collect();
+    let mut want: Vec<&str> = full
+        .devices
+        .iter()
+        .filter(|d| d.interrupt_controller || d.compatible.iter().any(|c| c == "arm,pl031"))
+        .map(|d| d.path.as_str())
+        .chain(["/virtio_mmio@a000200"])
+        .collect();
+    want.sort_unstable();
+    let mut sorted = kept.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, want, "a path names a node exactly: /pl011 is no device");
+    for device in &some.devices {
+        assert_eq!(Some(device), full.device(&device.path));
+    }
+    assert_eq!(
+        (&some.memory, &some.cpus, &some.psci_method),
+        (&full.memory, &full.cpus, &full.psci_method)
+    );
+}

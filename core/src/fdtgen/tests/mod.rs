@@ -40,22 +40,22 @@ pub(super) fn spec() -> GuestDtSpec<'static> {
 }
 
 /// The node at `path`; the test fails if there is none.
-pub(super) fn node<'t, 'a>(tree: &'t Tree<'a>, path: &str) -> &'t Node<'a> {
+pub(super) fn node<'t>(tree: &'t Tree<'_>, path: &str) -> Node<'t> {
     tree.find(path).unwrap_or_else(|| panic!("no node {path}"))
 }
 
 /// Property `name` of the node at `path`.
-pub(super) fn prop<'a>(tree: &Tree<'a>, path: &str, name: &str) -> &'a [u8] {
+pub(super) fn prop<'t>(tree: &'t Tree<'_>, path: &str, name: &str) -> &'t [u8] {
     node(tree, path).prop(name).unwrap_or_else(|| panic!("{path}: no {name}"))
 }
 
 /// `/chosen/bootargs`.
-pub(super) fn bootargs<'a>(tree: &Tree<'a>) -> Option<&'a str> {
+pub(super) fn bootargs<'t>(tree: &'t Tree<'_>) -> Option<&'t str> {
     node(tree, "/chosen").string("bootargs").unwrap()
 }
 
 /// The name of the node `/chosen/stdout-path` names, as the guest kernel resolves it.
-pub(super) fn stdout<'a>(tree: &Tree<'a>) -> Option<&'a str> {
+pub(super) fn stdout<'t>(tree: &'t Tree<'_>) -> Option<&'t str> {
     let path = node(tree, "/chosen").string("stdout-path").unwrap()?;
     tree.find(path.split(':').next()?).map(Node::name)
 }
@@ -121,8 +121,7 @@ fn root_and_chosen() {
 fn memory_regions() {
     let blob = generate(&spec()).unwrap();
     let tree = Tree::parse(&blob).unwrap();
-    let mems: Vec<_> =
-        tree.root().children().iter().filter(|n| n.base_name() == "memory").collect();
+    let mems: Vec<_> = tree.root().children().filter(|n| n.base_name() == "memory").collect();
     assert_eq!(mems.len(), 2);
     assert_eq!(mems[0].name(), "memory@50000000");
     assert_eq!(u64s(mems[0].prop("reg").unwrap()), [0x5000_0000, 0x1000_0000]);
@@ -254,7 +253,7 @@ const KNOWN_GOOD_DTS: &str = r#"
 "#;
 
 /// Every property of every node under `node`, keyed by path.
-fn flatten(node: &Node<'_>, path: &str, out: &mut Vec<(String, String, Vec<u8>)>) {
+fn flatten(node: Node<'_>, path: &str, out: &mut Vec<(String, String, Vec<u8>)>) {
     for p in node.props() {
         out.push((path.to_string(), p.name.to_string(), p.value.to_vec()));
     }
