@@ -171,6 +171,17 @@ fn read_platform(tree: &Tree<'_>, config: &config::Config) -> Result<Platform, c
 }
 
 fn machine<'a>(dtb: &'a [u8], tree: &'a Tree<'a>, platform: &'a Platform, bundle: &'a Bundle<'static>) -> Result<Machine<'a>, String> {
+    // CPUs start through the PSCI conduit the platform names; from EL2 only SMC reaches
+    // the firmware (an HVC would trap to this hypervisor itself).
+    match platform.psci_method.as_deref() {
+        Some("smc") => {}
+        other => {
+            return Err(format!(
+                "/psci: method: the hypervisor starts CPUs through PSCI over SMC from EL2; the platform says {}",
+                other.unwrap_or("nothing (no /psci node)")
+            ))
+        }
+    }
     let gic = platform
         .devices
         .iter()
