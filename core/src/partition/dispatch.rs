@@ -56,7 +56,7 @@ fn reply(value: i64) -> Action {
 pub fn dispatch(part: &PartitionCtl, vcpu: usize, exit: &VmExit) -> Action {
     match *exit {
         VmExit::Hypercall { function, args } => hypercall(part, function, &args),
-        VmExit::Power(req) => power(part, vcpu, req),
+        VmExit::Power(req) => power(part, req),
         VmExit::Mmio(access) => mmio(part, vcpu, access),
         VmExit::Stage2Fault { gpa, write } => Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa, write })),
         VmExit::Idle | VmExit::Handled => Action::Resume,
@@ -96,7 +96,7 @@ fn console_write(part: &PartitionCtl, args: &[u64; 6]) -> Action {
     reply(code::SUCCESS)
 }
 
-fn power(part: &PartitionCtl, vcpu: usize, req: PowerRequest) -> Action {
+fn power(part: &PartitionCtl, req: PowerRequest) -> Action {
     match req {
         PowerRequest::CpuOn { target, entry, context } => {
             let mut s = part.shared.lock();
@@ -112,10 +112,7 @@ fn power(part: &PartitionCtl, vcpu: usize, req: PowerRequest) -> Action {
                 }
             }
         }
-        PowerRequest::CpuOff => {
-            let _ = vcpu;
-            Action::Park
-        }
+        PowerRequest::CpuOff => Action::Park,
         PowerRequest::AffinityInfo { target } => {
             let power = usize::try_from(target).ok().and_then(|t| part.power(t));
             reply(match power {

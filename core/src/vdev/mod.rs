@@ -28,6 +28,17 @@ pub trait MmioDevice: Send + Sync {
     fn write(&self, vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), BadAccess>;
 }
 
+/// A shared device (the console is both an MMIO region and the console hypercall's
+/// target) is a device too.
+impl<T: MmioDevice + ?Sized> MmioDevice for alloc::sync::Arc<T> {
+    fn read(&self, vcpu: usize, offset: u64, size: u8) -> Result<u64, BadAccess> {
+        (**self).read(vcpu, offset, size)
+    }
+    fn write(&self, vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), BadAccess> {
+        (**self).write(vcpu, offset, size, value)
+    }
+}
+
 /// The emulated regions of one partition.
 #[derive(Default)]
 pub struct DeviceMap {

@@ -222,11 +222,7 @@ impl PartGic {
             rd.reset(hw());
             p.store(rd.priority(VTIMER_PPI), Ordering::Relaxed);
         }
-        for q in &self.pending {
-            for intid in 0..vgic::NR_INTIDS as u32 {
-                q.cancel(intid);
-            }
-        }
+        self.pending.iter().for_each(PendingIrqs::clear);
     }
 
 #[inline]

@@ -17,7 +17,6 @@ mod setup;
 mod smp;
 mod vcpu;
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -167,9 +166,4 @@ extern "C" fn rust_el2_fault(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     defmt::error!("hypervisor panic: {}", defmt::Display2Format(info));
     smp::park()
-}
-
-#[allow(dead_code)]
-fn leak<T>(v: T) -> &'static T {
-    Box::leak(Box::new(v))
 }

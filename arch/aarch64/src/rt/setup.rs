@@ -95,22 +95,10 @@ fn add_devices(part: &mut Part, m: &Machine<'_>) -> Result<(), String> {
     if part.config.console == ConsoleKind::Virtual {
         let uart = Arc::new(VirtPl011::new(&part.config.name, Arc::new(Sink)));
         let range = Range::new(m.board.console.base, fdtgen::PL011_SIZE).ok_or("console range")?;
-        part.ctl.devices.add(range, Box::new(SharedUart(uart.clone()))).map_err(|e| String::from(e.0))?;
+        part.ctl.devices.add(range, Box::new(uart.clone())).map_err(|e| String::from(e.0))?;
         part.ctl.console = Some(uart);
     }
     Ok(())
-}
-
-/// Lets the partition's console be both an MMIO device and the hypercall's target.
-struct SharedUart(Arc<VirtPl011>);
-
-impl bulkhead_core::vdev::MmioDevice for SharedUart {
-    fn read(&self, vcpu: usize, offset: u64, size: u8) -> Result<u64, bulkhead_core::vdev::BadAccess> {
-        self.0.read(vcpu, offset, size)
-    }
-    fn write(&self, vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), bulkhead_core::vdev::BadAccess> {
-        self.0.write(vcpu, offset, size, value)
-    }
 }
 
 /// Maps RAM as Normal RWX and passthrough MMIO as Device RW; nothing else.

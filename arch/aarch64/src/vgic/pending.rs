@@ -50,6 +50,12 @@ impl PendingIrqs {
         }
     }
 
+    /// Empties the queue (the vCPU is being reset).
+    pub fn clear(&self) {
+        self.summary.store(0, Ordering::Release);
+        self.words.iter().for_each(|w| w.store(0, Ordering::Release));
+    }
+
     /// Whether `intid` is queued.
     pub fn is_pending(&self, intid: u32) -> bool {
         self.words
