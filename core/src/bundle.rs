@@ -295,6 +295,12 @@ impl BundleWriter {
     }
 }
 
+/// The size of a bundle whose entries hold these many bytes (what [`BundleWriter`]
+/// would make), or `None` if it cannot be built.
+pub fn size_for(sizes: impl Iterator<Item = usize> + Clone) -> Option<usize> {
+    layout(sizes).map(|(_, total)| total)
+}
+
 /// Data offsets and the padded total size for entries of the given sizes, or `None` if
 /// the arithmetic overflows.
 fn layout(sizes: impl Iterator<Item = usize> + Clone) -> Option<(Vec<usize>, usize)> {

@@ -3,7 +3,8 @@
 //!
 //! An image with an arm64 `Image` header is placed at a 2 MiB-aligned base plus its
 //! `text_offset`; anything else at the start of RAM (or at the config's load address).
-//! The DTB goes in the top 2 MiB of the first region and the initrd right below it.
+//! The DTB goes in the top 2 MiB of the region holding the kernel (the first region,
+//! unless the config's load address is in another) and the initrd right below it.
 
 use bulkhead_core::addr::{GuestPhysAddr, Range};
 
@@ -38,7 +39,7 @@ pub fn image_header(kernel: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// Places a kernel of `kernel` bytes, an initrd of `initrd_size` bytes and a DTB in
-/// `ram` (the partition's first region), honouring a configured `load` address.
+/// `ram` (the region holding the kernel), honouring a configured `load` address.
 pub fn place(
     ram: Range<GuestPhysAddr>,
     kernel: &[u8],
@@ -61,7 +62,7 @@ pub fn place(
     };
     let kernel_end = kernel_at.checked_add(size).ok_or(NoRoom("kernel end overflows"))?;
     if ram.size < 2 * DTB_MAX {
-        return Err(NoRoom("first memory region is smaller than 4 MiB"));
+        return Err(NoRoom("the memory region is smaller than 4 MiB"));
     }
     let dtb = ram.last().align_down(MIB2);
     let initrd = match initrd_size {
@@ -70,7 +71,7 @@ pub fn place(
     };
     let lowest = initrd.unwrap_or(dtb);
     if !ram.contains(kernel_at) || kernel_end > lowest {
-        return Err(NoRoom("kernel, initrd and DTB do not fit in the first memory region"));
+        return Err(NoRoom("kernel, initrd and device tree do not fit"));
     }
     Ok(Placement { kernel: kernel_at, dtb, initrd })
 }

@@ -1,14 +1,18 @@
 //! The device-tree config: model, parser, platform description and validation.
 
 mod error;
+mod images;
 mod model;
 mod parse;
 mod platform;
+mod target;
 mod validate;
 
 pub use error::ConfigError;
 pub use model::*;
 pub use parse::parse;
 pub use platform::{DeviceFilter, Platform, PlatformCpu, PlatformDevice};
-pub use validate::check_images;
+pub use target::{BootImages, Footprint, GuestView, Placement, Target, Window};
+pub use images::{check_boot, check_images};
+pub use validate::check_platform;
 pub use validate::{validate, validate_owned};

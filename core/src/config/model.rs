@@ -71,6 +71,9 @@ pub struct Partition {
     pub boot: Boot,
     /// Where the console goes.
     pub console: ConsoleKind,
+    /// Whether the config names the console (`console` present) rather than taking
+    /// the default.
+    pub console_given: bool,
     /// What a stop leads to.
     pub restart: RestartPolicy,
 }

@@ -89,6 +89,7 @@ fn partition(node: Node<'_>) -> Result<Partition, ConfigError> {
         interrupts: Vec::new(),
         dma: false,
     });
+    let console_given = node.prop("console").is_some();
     let console = match node.string("console")? {
         None | Some("virtual") => ConsoleKind::Virtual,
         Some("none") => ConsoleKind::None,
@@ -118,6 +119,7 @@ fn partition(node: Node<'_>) -> Result<Partition, ConfigError> {
         devices: devices.collect(),
         boot,
         console,
+        console_given,
         restart,
     })
 }

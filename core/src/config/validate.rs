@@ -7,26 +7,44 @@ use alloc::vec::Vec;
 use super::error::{gpa_range, hpa_range, ConfigError};
 use super::model::{Channel, Config, ConsoleKind, Device, MemoryRegion, Partition};
 use super::platform::{Platform, PlatformDevice};
+use super::target::{GuestView, Target};
 use crate::addr::{GuestPhysAddr, HostPhysAddr, Range, PAGE_SIZE};
 use crate::dt::Quoted;
 
-/// Check `config` against `platform` and return it with every passthrough device
-/// resolved (MMIO, interrupts, DMA from the platform), or the first rule it breaks.
-pub fn validate(config: &Config, platform: &Platform) -> Result<Config, ConfigError> {
-    let devices = check(config, platform)?;
+/// Check `config` against `platform` and the hypervisor build `target` and return it
+/// with every passthrough device resolved (MMIO, interrupts, DMA from the platform), or
+/// the first rule it breaks.
+pub fn validate(config: &Config, platform: &Platform, target: &Target) -> Result<Config, ConfigError> {
+    let devices = check(config, platform, target)?;
     Ok(resolve(config.clone(), devices))
 }
 
 /// [`validate`], taking the config instead of copying it (the hypervisor's boot has no
 /// use for the unresolved one).
-pub fn validate_owned(config: Config, platform: &Platform) -> Result<Config, ConfigError> {
-    let devices = check(&config, platform)?;
+pub fn validate_owned(config: Config, platform: &Platform, target: &Target) -> Result<Config, ConfigError> {
+    let devices = check(&config, platform, target)?;
     Ok(resolve(config, devices))
 }
 
+/// The platform against the build alone: no more CPUs than it supports, RAM it can
+/// reach. [`validate`] checks this first too; the CLI calls it on its own to blame the
+/// platform file.
+pub fn check_platform(platform: &Platform, target: &Target) -> Result<(), ConfigError> {
+    if platform.cpus.len() > target.max_cpus {
+        let reason = format!(
+            "the platform has {} CPUs; this hypervisor build supports at most {}",
+            platform.cpus.len(),
+            target.max_cpus
+        );
+        return Err(ConfigError::node("/cpus", reason));
+    }
+    Ok(())
+}
+
 /// Every rule; each partition's resolved devices.
-fn check(config: &Config, platform: &Platform) -> Result<Vec<Vec<Device>>, ConfigError> {
-    let mut checker = Checker::new(config, platform)?;
+fn check(config: &Config, platform: &Platform, target: &Target) -> Result<Vec<Vec<Device>>, ConfigError> {
+    check_platform(platform, target)?;
+    let mut checker = Checker::new(config, platform, target)?;
     if config.partitions.is_empty() {
         return Err(ConfigError::node("/partitions", "no partition"));
     }
@@ -41,27 +59,6 @@ fn resolve(mut config: Config, devices: Vec<Vec<Device>>) -> Config {
         partition.devices = devices;
     }
     config
-}
-
-/// Check on the host that every image a partition names exists: `exists` is asked
-/// with the name exactly as the config writes it (the CLI resolves it; see
-/// doc/config.md).
-pub fn check_images(config: &Config, exists: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
-    for partition in &config.partitions {
-        let boot = &partition.boot;
-        let images = [
-            ("kernel", Some(&boot.kernel)),
-            ("initrd", boot.initrd.as_ref()),
-            ("dtb", boot.dtb.as_ref()),
-        ];
-        for (property, name) in images {
-            if let Some(name) = name.filter(|n| !exists(n)) {
-                let reason = format!("file {name} not found", name = Quoted(name));
-                return Err(ConfigError::property(&partition.node, property, reason));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Host memory somebody already holds, with a label for messages.
@@ -86,9 +83,22 @@ impl PageClaim<'_> {
     }
 }
 
+/// An interrupt line somebody already holds.
+struct LineClaim<'c> {
+    id: u32,
+    device: &'c str,
+    owner: String,
+}
+
 struct Checker<'c> {
     config: &'c Config,
     platform: &'c Platform,
+    target: &'c Target,
+    /// What the hypervisor gives each partition checked so far (emulated windows, its
+    /// own interrupts), in config order.
+    views: Vec<GuestView>,
+    /// Interrupt lines held by the hypervisor's console and the partitions' devices.
+    lines: Vec<LineClaim<'c>>,
     /// CPU id to the partition holding it (a few of them: a list, not a map).
     cpus: Vec<(u64, &'c str)>,
     /// Device path to the partition holding it.
@@ -101,9 +111,9 @@ struct Checker<'c> {
 
 impl<'c> Checker<'c> {
     /// Check the hypervisor's own resources and record what it holds.
-    fn new(config: &'c Config, platform: &'c Platform) -> Result<Self, ConfigError> {
+    fn new(config: &'c Config, platform: &'c Platform, target: &'c Target) -> Result<Self, ConfigError> {
         let hv = &config.hypervisor;
-        check_host_range(platform, "/hypervisor", "memory", &hv.memory)?;
+        check_host_range(platform, target, "/hypervisor", "memory", &hv.memory)?;
         let mut ram = alloc::vec![Claim {
             range: hv.memory,
             label: "the hypervisor's memory".into(),
@@ -111,25 +121,33 @@ impl<'c> Checker<'c> {
         }];
         ram.extend(config.channels.iter().map(channel_claim));
         let mut pages = Vec::new();
+        let mut lines = Vec::new();
         if let Some(console) = &hv.console {
-            let device = platform.device(console).ok_or_else(|| {
-                ConfigError::property(
-                    "/hypervisor",
-                    "console",
-                    format!("{console} is not a platform device", console = Quoted(console)),
-                )
-            })?;
+            let device = hypervisor_console(platform, target, console)?;
             pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
+            let owner = || String::from("the hypervisor");
+            lines.extend(device.interrupts.iter().map(|&id| LineClaim { id, device: &device.path, owner: owner() }));
         }
         for device in platform.devices.iter().filter(|d| d.interrupt_controller) {
             pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
         }
-        Ok(Self { config, platform, cpus: Vec::new(), devices: Vec::new(), ram, pages })
+        Ok(Self {
+            config,
+            platform,
+            target,
+            views: Vec::new(),
+            lines,
+            cpus: Vec::new(),
+            devices: Vec::new(),
+            ram,
+            pages,
+        })
     }
 
     /// Check one partition, record what it holds, and return its resolved devices.
     fn partition(&mut self, p: &'c Partition) -> Result<Vec<Device>, ConfigError> {
         self.cpus(p)?;
+        self.views.push((self.target.guest)(self.platform, p)?);
         if p.memory.is_empty() {
             return Err(ConfigError::node(
                 &p.node,
@@ -145,19 +163,52 @@ impl<'c> Checker<'c> {
         }
         let devices =
             p.devices.iter().map(|d| self.device(p, &d.path)).collect::<Result<Vec<_>, _>>()?;
-        if let ConsoleKind::Passthrough(path) = &p.console {
-            if !p.devices.iter().any(|d| &d.path == path) {
-                let reason =
-                    format!("{path} is not one of this partition's devices", path = Quoted(path));
-                return Err(ConfigError::property(&p.node, "console", reason));
-            }
-        }
+        self.console(p)?;
         Ok(devices)
+    }
+
+    /// The partition's console: a passthrough one must be its own device; a virtual one
+    /// beside a UART it owns must be asked for by name (which is the console would
+    /// otherwise be a guess).
+    fn console(&self, p: &Partition) -> Result<(), ConfigError> {
+        let error = |reason: String| Err(ConfigError::property(&p.node, "console", reason));
+        match &p.console {
+            ConsoleKind::Passthrough(path) if !p.devices.iter().any(|d| &d.path == path) => {
+                error(format!("{path} is not one of this partition's devices", path = Quoted(path)))
+            }
+            ConsoleKind::Virtual if !p.console_given => {
+                let uart = p.devices.iter().filter_map(|d| self.platform.device(&d.path)).find(|d| {
+                    d.compatible.iter().any(|c| self.target.uarts.contains(&c.as_str()))
+                });
+                match uart {
+                    Some(uart) => error(format!(
+                        "the partition owns the UART {path}: say console = {path} to drive it, or console = \"virtual\" for an emulated one beside it",
+                        path = Quoted(&uart.path)
+                    )),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The windows the hypervisor emulates for the partition being checked.
+    fn view(&self) -> &GuestView {
+        // `partition` pushed this partition's view before any caller runs.
+        self.views.last().unwrap_or(&EMPTY_VIEW)
     }
 
     fn cpus(&mut self, p: &'c Partition) -> Result<(), ConfigError> {
         if p.cpus.is_empty() {
             return Err(ConfigError::property(&p.node, "cpus", "no CPU given"));
+        }
+        if p.cpus.len() > self.target.max_vcpus {
+            let reason = format!(
+                "{} CPUs; a partition can have at most {} vCPUs",
+                p.cpus.len(),
+                self.target.max_vcpus
+            );
+            return Err(ConfigError::property(&p.node, "cpus", reason));
         }
         for (i, &cpu) in p.cpus.iter().enumerate() {
             let error = |reason: String| Err(ConfigError::property(&p.node, "cpus", reason));
@@ -204,9 +255,10 @@ impl<'c> Checker<'c> {
             );
             return error("reg", reason);
         }
+        check_guest_range(self.target, self.view(), &region.node, "reg", guest)?;
         let property = if region.is_identity() { "reg" } else { "host-address" };
         let host = region.host_range();
-        check_host_range(self.platform, &region.node, property, &host)?;
+        check_host_range(self.platform, self.target, &region.node, property, &host)?;
         if let Some(claim) = self.ram.iter().find(|c| c.range.overlaps(&host)) {
             let reason = format!(
                 "{} overlaps {} ({})",
@@ -247,6 +299,11 @@ impl<'c> Checker<'c> {
         }
         self.devices.push((path, &p.name));
         self.claim_pages(p, device)?;
+        for mmio in device.mmio.iter().map(guest_view) {
+            let in_view = check_guest_range(self.target, self.view(), &p.node, "devices", &mmio);
+            in_view.map_err(|e| ConfigError { reason: format!("{}: {}", Quoted(path), e.reason), ..e })?;
+        }
+        self.claim_lines(p, device)?;
         if let Some((mmio, region)) = guest_collision(p, device) {
             let reason = format!(
                 "{} is mapped at {} (guest = host), which overlaps {} ({})",
@@ -300,6 +357,31 @@ impl<'c> Checker<'c> {
         Ok(())
     }
 
+    /// Record the interrupt lines of `p`'s `device`, unless another partition or the
+    /// hypervisor holds one, or the hypervisor delivers that id to `p` itself.
+    fn claim_lines(&mut self, p: &Partition, device: &'c PlatformDevice) -> Result<(), ConfigError> {
+        let owner = format!("partition {}", Quoted(&p.name));
+        for &id in &device.interrupts {
+            let error = |reason: String| Err(ConfigError::property(&p.node, "devices", reason));
+            if let Some(other) = self.lines.iter().find(|l| l.id == id && l.owner != owner) {
+                return error(format!(
+                    "{}: interrupt {id} is already {} of {}",
+                    Quoted(&device.path),
+                    Quoted(other.device),
+                    other.owner
+                ));
+            }
+            if self.view().interrupts.contains(&id) {
+                return error(format!(
+                    "{}: interrupt {id} is one the hypervisor delivers to the partition itself (timer or virtual console)",
+                    Quoted(&device.path)
+                ));
+            }
+            self.lines.push(LineClaim { id, device: &device.path, owner: owner.clone() });
+        }
+        Ok(())
+    }
+
     fn channels(&self) -> Result<(), ConfigError> {
         let mut claims: Vec<&Claim> = self.ram.iter().filter(|c| !c.channel).collect();
         let mut windows: Windows<'_> = Vec::new();
@@ -312,7 +394,7 @@ impl<'c> Checker<'c> {
         let own: Vec<Claim> = self.config.channels.iter().map(channel_claim).collect();
         for (channel, claim) in self.config.channels.iter().zip(&own) {
             self.channel_sharers(channel)?;
-            check_host_range(self.platform, &channel.node, "reg", &channel.host)?;
+            check_host_range(self.platform, self.target, &channel.node, "reg", &channel.host)?;
             if let Some(other) = claims.iter().find(|c| c.range.overlaps(&channel.host)) {
                 let reason = format!(
                     "{} overlaps {} ({})",
@@ -324,8 +406,58 @@ impl<'c> Checker<'c> {
             }
             claims.push(claim);
             channel_windows(channel, &mut windows)?;
+            self.channel_guest_view(channel)?;
+            self.doorbell(channel)?;
         }
         Ok(())
+    }
+
+    /// Each sharer's window lies in its guest-physical space, clear of what the
+    /// hypervisor emulates there.
+    fn channel_guest_view(&self, channel: &Channel) -> Result<(), ConfigError> {
+        for (name, &start) in channel.partitions.iter().zip(&channel.guest) {
+            let (Some(window), Some(view)) = (Range::new(start, channel.host.size), self.view_of(name)) else {
+                continue; // `channel_windows` refused a wrapping window already
+            };
+            check_guest_range(self.target, view, &channel.node, "guest-addresses", &window).map_err(|e| ConfigError {
+                reason: format!("partition {}: {}", Quoted(name), e.reason),
+                ..e
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The doorbell is an interrupt id the build allows, that no sharer receives from a
+    /// device or from the hypervisor, and no other channel of a sharer uses.
+    fn doorbell(&self, channel: &Channel) -> Result<(), ConfigError> {
+        let id = channel.doorbell;
+        let error = |reason: String| Err(ConfigError::property(&channel.node, "doorbell", reason));
+        let (low, high) = self.target.doorbells;
+        if !(low..=high).contains(&id) {
+            return error(format!("{id} is not a doorbell interrupt this build can raise ({low}..={high})"));
+        }
+        // A passthrough line anywhere: its id means a device, never a doorbell.
+        if let Some(line) = self.lines.iter().find(|l| l.id == id) {
+            return error(format!("{id} is the interrupt of {} ({})", Quoted(line.device), line.owner));
+        }
+        for name in &channel.partitions {
+            let Some(p) = self.config.partition(name) else { continue };
+            let owner = format!("partition {}", Quoted(name));
+            if self.view_of(name).is_some_and(|v| v.interrupts.contains(&id)) {
+                return error(format!("{id} is an interrupt the hypervisor delivers to {owner} itself"));
+            }
+            let earlier = self.config.channels.iter().take_while(|c| !core::ptr::eq(*c, channel));
+            if let Some(other) = earlier.filter(|c| c.doorbell == id).find(|c| c.partitions.contains(&p.name)) {
+                return error(format!("{id} is already the doorbell of {} in {owner}", other.node));
+            }
+        }
+        Ok(())
+    }
+
+    /// The guest view of the partition named `name`.
+    fn view_of(&self, name: &str) -> Option<&GuestView> {
+        let index = self.config.partitions.iter().position(|p| p.name == name)?;
+        self.views.get(index)
     }
 
     /// The channel's partitions: two or more, known, distinct, one address each.
@@ -395,24 +527,67 @@ fn channel_windows<'c>(channel: &'c Channel, windows: &mut Windows<'c>) -> Resul
     Ok(())
 }
 
-/// A host range must be page aligned and lie in platform RAM.
+/// A host range must be page aligned, lie in platform RAM and within the build's
+/// physical address size.
 fn check_host_range(
     platform: &Platform,
+    target: &Target,
     node: &str,
     property: &str,
     range: &Range<HostPhysAddr>,
 ) -> Result<(), ConfigError> {
+    let end = u128::from(range.start.as_u64()) + u128::from(range.size);
     let reason = if !range.start.is_page_aligned() {
         format!("{} is not 4 KiB aligned", range.start)
     } else if range.size & (PAGE_SIZE - 1) != 0 {
         format!("size {:#x} is not a multiple of 4 KiB", range.size)
     } else if !platform.ram_covers(range) {
         format!("{} is not platform RAM", hpa_range(range))
+    } else if end > u128::from(target.pa_limit()) {
+        format!("{} is beyond the {}-bit physical address space the stage-2 tables reach", hpa_range(range), target.pa_bits)
     } else {
         return Ok(());
     };
     Err(ConfigError::property(node, property, reason))
 }
+
+/// A guest range must lie in the build's guest-physical space and clear of every window
+/// the hypervisor emulates in the partition.
+fn check_guest_range(
+    target: &Target,
+    view: &GuestView,
+    node: &str,
+    property: &str,
+    range: &Range<GuestPhysAddr>,
+) -> Result<(), ConfigError> {
+    let end = u128::from(range.start.as_u64()) + u128::from(range.size);
+    let reason = if end > u128::from(target.ipa_limit()) {
+        format!("{} is beyond the {}-bit guest-physical address space", gpa_range(range), target.ipa_bits)
+    } else if let Some(w) = view.windows.iter().find(|w| w.range.overlaps(range)) {
+        format!("{} overlaps {} ({})", gpa_range(range), w.what, gpa_range(&w.range))
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::property(node, property, reason))
+}
+
+/// The hypervisor's console: a platform device this build can drive.
+fn hypervisor_console<'p>(platform: &'p Platform, target: &Target, path: &str) -> Result<&'p PlatformDevice, ConfigError> {
+    let error = |reason: String| ConfigError::property("/hypervisor", "console", reason);
+    let device = platform
+        .device(path)
+        .ok_or_else(|| error(format!("{path} is not a platform device", path = Quoted(path))))?;
+    if !device.compatible.iter().any(|c| target.console_uarts.contains(&c.as_str())) {
+        return Err(error(format!(
+            "{path} is not a UART this hypervisor build can drive (compatible with one of: {})",
+            target.console_uarts.join(", "),
+            path = Quoted(path)
+        )));
+    }
+    Ok(device)
+}
+
+static EMPTY_VIEW: GuestView = GuestView { windows: Vec::new(), interrupts: Vec::new() };
 
 /// A passthrough MMIO range as the partition sees it: at the same address.
 fn guest_view(mmio: &Range<HostPhysAddr>) -> Range<GuestPhysAddr> {

@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod format;
 mod frames;
+mod plan;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -25,3 +26,4 @@ pub use format::{
     ENTRIES_PER_TABLE, LAST_LEVEL,
 };
 pub use frames::{Arena, IdentityMemory, PhysMemory, TableFrames};
+pub use plan::{count_frames, grant_name, map_regions, partition_regions, Grant, Region};

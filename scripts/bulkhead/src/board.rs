@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bulkhead_core::addr::HostPhysAddr;
+use bulkhead_core::config::Target;
 use serde::Deserialize;
 
 use crate::error::{Context, Error, Result};
@@ -18,6 +20,7 @@ struct BoardFile {
     platform: String,
     #[serde(default)]
     guest_target: Option<String>,
+    load_address: u64,
     qemu: Vec<String>,
     /// Extra emulator arguments for test scenarios (read by the harness).
     #[serde(default)]
@@ -44,6 +47,8 @@ pub struct Board {
     pub config: PathBuf,
     /// Platform description source (`platform.dts`): the hardware the config runs on.
     pub platform: PathBuf,
+    /// Where the boot loader puts the hypervisor image (its link address).
+    pub load_address: u64,
     /// Emulator command line without the image (`-kernel <image>` is appended).
     pub qemu: Vec<String>,
 }
@@ -81,8 +86,22 @@ impl Board {
             package: file.package,
             config: dir.join(file.config),
             platform: dir.join(file.platform),
+            load_address: file.load_address,
             qemu: file.qemu,
         })
+    }
+
+    /// The hypervisor build's rules for configs on this board (the same ones the
+    /// hypervisor validates with at boot).
+    pub fn target(&self) -> Result<Target> {
+        let load = HostPhysAddr::new(self.load_address);
+        match self.arch.as_str() {
+            "aarch64" => Ok(bulkhead_aarch64::target::target(load)),
+            other => Err(Error::new(format!(
+                "{}: arch: no validation rules for `{other}`",
+                repo::show(&self.dir.join("board.toml"))
+            ))),
+        }
     }
 }
 
@@ -110,6 +129,7 @@ mod tests {
         package = "bulkhead-x"
         config = "config.dts"
         platform = "platform.dts"
+        load_address = 0x40080000
         qemu = ["qemu-system-aarch64", "-M", "virt"]
     "#;
 

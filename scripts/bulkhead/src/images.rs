@@ -201,6 +201,7 @@ mod tests {
                 load: Some(GuestPhysAddr::new(0x5000_0000)),
             },
             console: ConsoleKind::Virtual,
+            console_given: false,
             restart: RestartPolicy::Halt,
         }
     }

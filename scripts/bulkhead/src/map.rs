@@ -4,13 +4,14 @@ use std::fmt::Write;
 
 use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
 use bulkhead_core::config::{
-    Channel, Config, ConsoleKind, Device, MemoryRegion, Partition, RestartPolicy,
+    Channel, Config, ConsoleKind, Device, MemoryRegion, Partition, Placement, RestartPolicy,
 };
 
 use crate::images::Image;
 
-/// Renders `config` (validated) with its resolved `images` as text.
-pub fn render(config: &Config, images: &[Image]) -> String {
+/// Renders `config` (validated) with its resolved `images` and, when known, where each
+/// partition's images go (`placements`, partition order) as text.
+pub fn render(config: &Config, images: &[Image], placements: &[Placement]) -> String {
     let mut out = String::new();
     let hv = &config.hypervisor;
     let mut table = Table::new("hypervisor");
@@ -24,7 +25,7 @@ pub fn render(config: &Config, images: &[Image]) -> String {
     );
     table.write(&mut out);
     for (id, partition) in config.partitions.iter().enumerate() {
-        partition_table(id, partition, images).write(&mut out);
+        partition_table(id, partition, images, placements.get(id)).write(&mut out);
     }
     let mut table = Table::new("channels");
     for channel in &config.channels {
@@ -51,7 +52,7 @@ fn channel_line(channel: &Channel) -> String {
     )
 }
 
-fn partition_table(id: usize, p: &Partition, images: &[Image]) -> Table {
+fn partition_table(id: usize, p: &Partition, images: &[Image], place: Option<&Placement>) -> Table {
     let mut table = Table::new(&format!("partition {id}: {}", p.name));
     let cpus: Vec<String> = p
         .cpus
@@ -78,6 +79,13 @@ fn partition_table(id: usize, p: &Partition, images: &[Image]) -> Table {
     }
     if let Some(load) = p.boot.load {
         table.row("load", load.to_string());
+    }
+    if let Some(place) = place {
+        let mut line = format!("kernel {}  entry {}  boot info {}", place.kernel, place.entry, place.info);
+        if let Some(initrd) = place.initrd {
+            let _ = write!(line, "  initrd {initrd}");
+        }
+        table.row("placed", line);
     }
     if let Some(args) = &p.boot.bootargs {
         table.row("bootargs", format!("\"{args}\""));
@@ -241,6 +249,7 @@ mod tests {
             devices: vec![uart],
             boot,
             console: ConsoleKind::Virtual,
+            console_given: false,
             restart: RestartPolicy::Restart,
         };
         let channel = Channel {
@@ -267,7 +276,7 @@ mod tests {
 
     #[test]
     fn map_shows_every_resource() {
-        let text = render(&sample(), &[]);
+        let text = render(&sample(), &[], &[]);
         for expected in [
             "hypervisor\n  memory   HPA:0x40000000..HPA:0x42000000  32 MiB\n",
             "partition 0: hello\n",

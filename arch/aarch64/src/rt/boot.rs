@@ -5,22 +5,18 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
-use bulkhead_core::bundle::Bundle;
+use bulkhead_core::addr::{HostPhysAddr, Range};
+use bulkhead_core::bundle::{Bundle, CONFIG_ENTRY};
 use bulkhead_core::config::{self, DeviceFilter, Platform};
-use bulkhead_core::dt::Tree;
-use bulkhead_core::fdtgen::{GicV3Layout, GuestBoard, PsciConduit, VirtualConsole};
+use bulkhead_core::dt::{Quoted, Tree};
 
 use super::setup::{self, Machine, Part, FRAMES};
 use super::{console, gic, heap, mmu};
+use crate::target::{self, FRAMES_SIZE, HEAP_SIZE};
 
 core::arch::global_asm!(include_str!("boot.s"));
 
 const DTB_MAX: usize = 1 << 20;
-const HEAP_SIZE: u64 = 8 << 20;
-const FRAMES_SIZE: u64 = 4 << 20;
-/// CPUs the image has stacks for (link.ld MAX_CPUS).
-const MAX_CPUS: usize = 8;
 
 extern "C" {
     static __image_start: u8;
@@ -50,7 +46,8 @@ pub fn early(dtb: usize) -> Result<Early, &'static str> {
     Ok(Early { dtb, bundle: bundle_bytes, frames })
 }
 
-/// Everything up to running partitions; an error names what is wrong.
+/// Everything up to running partitions; an error names what is wrong: for the config,
+/// the same `<node>: <property>: <reason>` line `cargo bh check` prints.
 pub fn boot(early: Early) -> Result<(Vec<&'static Part>, Vec<u64>), String> {
     let Early { dtb, bundle: bundle_bytes, frames } = early;
     let bundle: &'static Bundle<'static> =
@@ -59,11 +56,18 @@ pub fn boot(early: Early) -> Result<(Vec<&'static Part>, Vec<u64>), String> {
     let config_dtb = bundle.config().ok_or("bundle has no config.dtb")?;
     let parsed = config::parse(config_dtb).map_err(|e| format!("config: {e}"))?;
     let platform = read_platform(&tree, &parsed).map_err(|e| format!("platform DTB: {e}"))?;
-    let config = config::validate_owned(parsed, &platform).map_err(|e| format!("config: {e}"))?;
-    let image = Range::new(HostPhysAddr::new(core::ptr::addr_of!(__image_start) as u64), frames.last().as_u64() - core::ptr::addr_of!(__image_start) as u64 + 1).ok_or("image")?;
-    if !config.hypervisor.memory.contains_range(&image) {
-        return Err(format!("/hypervisor: memory: must cover the image, bundle, heap and tables ({}..={})", image.start, image.last()));
-    }
+    let image_start = HostPhysAddr::new(core::ptr::addr_of!(__image_start) as u64);
+    // The tables are built from the real pool below; `check` counted them already.
+    let rules = config::Target { table_frames: None, ..target::target(image_start) };
+    config::check_platform(&platform, &rules).map_err(|e| format!("platform DTB: {e}"))?;
+    let config = config::validate_owned(parsed, &platform, &rules).map_err(|e| format!("config: {e}"))?;
+    let entry = |name: &str| {
+        bundle.get(name).filter(|_| name != CONFIG_ENTRY).ok_or_else(|| format!("{} is not in the bundle", Quoted(name)))
+    };
+    let placements = config::check_boot(&config, &rules, entry, bundle.size() as u64).map_err(|e| format!("config: {e}"))?;
+    // `check_boot` proved the hypervisor's memory holds all of this.
+    let ours = Range::new(image_start, frames.last().as_u64() + 1 - image_start.as_u64());
+    debug_assert!(ours.is_some_and(|r| config.hypervisor.memory.contains_range(&r)));
     // No console in the config (its UART passed to a partition, say): stay silent.
     console::init(console_base(&config, &platform).unwrap_or(0) as usize);
     // SAFETY: built once, here, before any CPU (this one included) enables its MMU.
@@ -77,15 +81,20 @@ pub fn boot(early: Early) -> Result<(Vec<&'static Part>, Vec<u64>), String> {
     let machine = machine(dtb, &tree, &platform, bundle)?;
     defmt::info!("bulkhead on {=str}: {=usize} partitions", super::board().name, config.partitions.len());
     let mut parts = Vec::new();
-    for id in 0..config.partitions.len() {
-        let part: &'static Part = Box::leak(Box::new(setup::build(id, &config, &machine)?));
-        let (entry, arg) = part.load(false).map_err(String::from)?;
+    for (id, placement) in placements.into_iter().enumerate() {
+        let part: &'static Part = Box::leak(Box::new(setup::build(id, &config, &machine, placement)?));
+        let (entry, arg) = part.load(false).map_err(|e| format!("{}: {e}", part.config.node))?;
         // A partition just built is in its created state: booting it cannot be refused.
         part.ctl.boot(entry, arg).map_err(|_| String::from("partition refused to boot"))?;
         parts.push(part);
     }
-    report_footprint(image.size - HEAP_SIZE - FRAMES_SIZE);
+    report_footprint(heap_start(bundle_bytes) - image_start.as_u64());
     Ok((parts, cpu_slots(&platform)))
+}
+
+/// Where the heap starts: the first page after the bundle.
+fn heap_start(bundle: &[u8]) -> u64 {
+    (bundle.as_ptr() as u64 + bundle.len() as u64).next_multiple_of(4096)
 }
 
 /// Logs the RAM the hypervisor holds once every partition is built.
@@ -171,49 +180,19 @@ fn read_platform(tree: &Tree<'_>, config: &config::Config) -> Result<Platform, c
 }
 
 fn machine<'a>(dtb: &'a [u8], tree: &'a Tree<'a>, platform: &'a Platform, bundle: &'a Bundle<'static>) -> Result<Machine<'a>, String> {
-    // CPUs start through the PSCI conduit the platform names; from EL2 only SMC reaches
-    // the firmware (an HVC would trap to this hypervisor itself).
-    match platform.psci_method.as_deref() {
-        Some("smc") => {}
-        other => {
-            return Err(format!(
-                "/psci: method: the hypervisor starts CPUs through PSCI over SMC from EL2; the platform says {}",
-                other.unwrap_or("nothing (no /psci node)")
-            ))
-        }
-    }
-    let gic = platform
-        .devices
-        .iter()
-        .find(|d| d.compatible.iter().any(|c| c == "arm,gic-v3"))
-        .ok_or("the platform has no GICv3 (arm,gic-v3)")?;
-    let (gicd, gicr) = match gic.mmio.as_slice() {
-        [d, r, ..] => (*d, *r),
-        _ => return Err(String::from("GICv3 node needs GICD and GICR regions")),
-    };
-    gic::init_distributor(gicd.start.as_u64() as usize, gicr.start.as_u64() as usize);
-    let uart = platform
-        .devices
-        .iter()
-        .find(|d| d.compatible.iter().any(|c| c == "arm,pl011"))
-        .ok_or("the platform has no PL011 to model virtual consoles on")?;
-    let console = VirtualConsole {
-        base: GuestPhysAddr::new(uart.mmio.first().ok_or("PL011 without reg")?.start.as_u64()),
-        intid: uart.interrupts.first().copied().unwrap_or(33),
-    };
-    let layout = GicV3Layout {
-        gicd: Range::new(GuestPhysAddr::new(gicd.start.as_u64()), 0x1_0000).ok_or("GICD")?,
-        gicr_base: GuestPhysAddr::new(gicr.start.as_u64()),
-    };
-    let board = GuestBoard { gic: layout, psci: PsciConduit::Hvc, console };
+    // Validation ran the same function: the platform has what the build needs.
+    let board = target::guest_board(platform).map_err(|e| format!("platform DTB: {e}"))?;
+    let gic = platform.devices.iter().find(|d| d.compatible.iter().any(|c| c == "arm,gic-v3"));
+    let gicr = gic.and_then(|g| g.mmio.get(1)).ok_or("platform DTB: no GICR")?;
+    gic::init_distributor(board.gic.gicd.start.as_u64() as usize, gicr.start.as_u64() as usize);
     Ok(Machine { dtb, tree, bundle, board })
 }
 
-/// Stack slots: 0 is this (boot) CPU, then the others in platform order.
+/// CPU slots: 0 is this (boot) CPU, then the others in platform order
+/// (`check_platform` refused a platform with more than the build supports).
 fn cpu_slots(platform: &Platform) -> Vec<u64> {
     let me = super::smp::my_affinity();
     let mut cpus = Vec::from([me]);
     cpus.extend(platform.cpus.iter().map(|c| c.id).filter(|&id| id != me));
-    cpus.truncate(MAX_CPUS);
     cpus
 }

@@ -41,18 +41,13 @@ primary_entry:
     bl      rust_primary
     b       park
 
-// PSCI CPU_ON lands here at EL2 with x0 = context = the CPU's stack slot.
+// PSCI CPU_ON lands here at EL2 with x0 = context = the top of the CPU's stack (a
+// heap block the boot CPU set aside for it, rt/smp.rs).
 .global secondary_entry
 secondary_entry:
     msr     daifset, #0xf
-    mov     x19, x0
-    ldr     x1, =__stacks_start
-    mov     x2, #STACK_SIZE
-    madd    x1, x0, x2, x1
-    add     x1, x1, #STACK_SIZE
-    mov     sp, x1
+    mov     sp, x0
     bl      el2_common
-    mov     x0, x19
     bl      rust_secondary
     b       park
 

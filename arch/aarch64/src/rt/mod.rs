@@ -41,7 +41,7 @@ extern "Rust" {
 
 /// Every partition, built once by the boot CPU before any other CPU starts.
 static PARTS: Once<Vec<&'static Part>> = Once::new();
-/// Platform CPUs by stack slot (MPIDR affinity), written before they start.
+/// Platform CPUs by slot (MPIDR affinity; the boot CPU first), written before they start.
 static CPUS: Once<Vec<u64>> = Once::new();
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
@@ -77,11 +77,13 @@ extern "C" fn rust_primary(dtb: usize) -> ! {
     cpu_main(0)
 }
 
-/// Other CPUs, after boot.s: x0 = their stack slot.
+/// Other CPUs, after boot.s (on the stack the boot CPU gave them).
 #[no_mangle]
-extern "C" fn rust_secondary(slot: usize) -> ! {
+extern "C" fn rust_secondary() -> ! {
     // SAFETY: the boot CPU built the tables before starting this CPU.
     unsafe { mmu::enable() };
+    let mpidr = smp::my_affinity();
+    let slot = CPUS.get().and_then(|cpus| cpus.iter().position(|&c| c == mpidr)).unwrap_or(usize::MAX);
     cpu_main(slot)
 }
 

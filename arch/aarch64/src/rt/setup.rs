@@ -8,17 +8,16 @@ use alloc::vec::Vec;
 
 use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
 use bulkhead_core::bundle::Bundle;
-use bulkhead_core::config::{Config, ConsoleKind, Partition};
+use bulkhead_core::config::{Config, ConsoleKind, Partition, Placement};
 use bulkhead_core::dt::{Quoted, Tree};
 use bulkhead_core::fdtgen::{self, GuestBoard, GuestDtSpec};
 use bulkhead_core::partition::PartitionCtl;
-use bulkhead_core::stage2::{IdentityMemory, MemType, Perms, Stage2, TableFrames};
+use bulkhead_core::stage2::{grant_name, map_regions, partition_regions, IdentityMemory, Stage2, TableFrames};
 use bulkhead_core::vdev::VirtPl011;
 use spin::Mutex;
 
 use super::console::Sink;
 use super::gic::PartGic;
-use crate::image::{self, Placement};
 use crate::stage2::Aarch64Stage2;
 
 /// Stage-2 table frames for every partition.
@@ -61,10 +60,11 @@ pub struct Machine<'a> {
     pub board: GuestBoard,
 }
 
-/// Builds partition `id` of `config`.
-pub fn build(id: usize, config: &Config, m: &Machine<'_>) -> Result<Part, String> {
+/// Builds partition `id` of `config`, its images going where `place` says
+/// (`config::check_boot`). Errors name the partition's node.
+pub fn build(id: usize, config: &Config, m: &Machine<'_>, place: Placement) -> Result<Part, String> {
     let p = &config.partitions[id];
-    let images = load_images(id, p, m)?;
+    let images = load_images(id, p, m, place).map_err(|e| format!("{}: {e}", p.node))?;
     let ctl = PartitionCtl::new(id, &p.name, p.cpus.len(), p.restart);
     let quiet = (p.console == ConsoleKind::Virtual).then_some(m.board.console.intid);
     // PartGic is several KiB: matched rather than `map_err(..)?`-ed, which costs a copy.
@@ -82,7 +82,7 @@ pub fn build(id: usize, config: &Config, m: &Machine<'_>) -> Result<Part, String
         images,
     };
     add_devices(&mut part, m)?;
-    let (vttbr, vtcr) = stage2_tables(id, p)?;
+    let (vttbr, vtcr) = stage2_tables(id, config).map_err(|e| format!("{}: {e}", p.node))?;
     part.vttbr = vttbr;
     part.vtcr = vtcr;
     Ok(part)
@@ -101,65 +101,29 @@ fn add_devices(part: &mut Part, m: &Machine<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Maps RAM as Normal RWX and passthrough MMIO as Device RW; nothing else.
-fn stage2_tables(id: usize, p: &Partition) -> Result<(u64, u64), String> {
+/// Maps what core's plan grants the partition (RAM, device pages, channel windows) and
+/// nothing else.
+fn stage2_tables(id: usize, config: &Config) -> Result<(u64, u64), String> {
     let format = Aarch64Stage2::new();
     let vtcr = format.vtcr();
     // SAFETY: the table frames come from the hypervisor's own RAM, identity-mapped
     // read-write at EL2 for good (mmu.rs).
     let phys = unsafe { IdentityMemory::new() };
-    let mut s2 = Stage2::new(format, phys, &FRAMES).map_err(|e| format!("{e}"))?;
-    for r in &p.memory {
-        s2.map(r.guest.start, r.host, r.guest.size, Perms::RWX, MemType::Normal)
-            .map_err(|e| format!("{}: {e}", r.node))?;
-    }
-    for (start, end) in device_pages(p) {
-        let (gpa, hpa) = (GuestPhysAddr::new(start), HostPhysAddr::new(start));
-        s2.map(gpa, hpa, end - start, Perms::RW, MemType::Device).map_err(|e| format!("device MMIO {hpa}: {e}"))?;
-    }
+    let mut s2 = Stage2::new(format, phys, &FRAMES).map_err(|e| format!("stage-2 tables: {e}"))?;
+    map_regions(&mut s2, &partition_regions(config, id))
+        .map_err(|(r, e)| format!("stage-2 tables: {} at {}: {e}", grant_name(r.grant), r.gpa))?;
     let vttbr = crate::stage2::vttbr(s2.root(), id as u8 + 1);
     core::mem::forget(s2); // the tables live as long as the partition: for ever
     Ok((vttbr, vtcr))
 }
 
-/// The partition's device MMIO as page-aligned `[start, end)` spans, merged so a page
-/// two of its devices share is mapped once (validation guarantees no other partition
-/// has a device on it).
-fn device_pages(p: &Partition) -> Vec<(u64, u64)> {
-    let mut pages: Vec<(u64, u64)> = p
-        .devices
-        .iter()
-        .flat_map(|d| d.mmio.iter())
-        .map(|r| (r.start.as_u64() & !0xfff, (r.last().as_u64() | 0xfff).saturating_add(1)))
-        .collect();
-    // Few ranges: an insertion sort, not the general sort's code.
-    for i in 1..pages.len() {
-        let mut j = i;
-        while j > 0 && pages[j - 1] > pages[j] {
-            pages.swap(j - 1, j);
-            j -= 1;
-        }
-    }
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(pages.len());
-    for (start, end) in pages {
-        match merged.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
-        }
-    }
-    merged
-}
-
-fn load_images(id: usize, p: &Partition, m: &Machine<'_>) -> Result<Images, String> {
+fn load_images(id: usize, p: &Partition, m: &Machine<'_>, place: Placement) -> Result<Images, String> {
     let entry = |name: &str| m.bundle.get(name).ok_or_else(|| format!("image {name} is not in the bundle", name = Quoted(name)));
     let kernel = entry(&p.boot.kernel)?;
     let initrd = match &p.boot.initrd {
         Some(n) => Some(entry(n)?),
         None => None,
     };
-    let ram = p.memory.first().ok_or("no memory")?.guest;
-    let place = image::place(ram, kernel, initrd.map(|i| i.len() as u64), p.boot.load)
-        .map_err(|e| String::from(e.0))?;
     let dtb = match &p.boot.dtb {
         Some(name) => Vec::from(entry(name)?),
         None => {
@@ -168,8 +132,8 @@ fn load_images(id: usize, p: &Partition, m: &Machine<'_>) -> Result<Images, Stri
             fdtgen::generate_from(&spec, Some(m.tree)).map_err(|e| format!("guest device tree: {e}"))?
         }
     };
-    if dtb.len() as u64 > image::DTB_MAX {
-        return Err(String::from("guest device tree is larger than 2 MiB"));
+    if dtb.len() as u64 > place.info_max {
+        return Err(format!("dtb: the device tree is larger than {} KiB", place.info_max / 1024));
     }
     Ok(Images { kernel, initrd, dtb, place })
 }
@@ -191,17 +155,20 @@ impl Part {
                 // the hypervisor or another partition), identity-mapped at EL2, and no
                 // vCPU of the partition is running (the restart protocol waited).
                 unsafe { super::mem::zero(r.host.as_u64() as *mut u8, r.guest.size as usize) };
+                // The guest starts with its caches off: the zeros must reach memory, not
+                // stay in this CPU's cache above a stale old run (Arm ARM D7.5).
+                super::cache::clean_range(r.host.as_u64(), r.guest.size as usize);
             }
         }
         self.gic.reset();
         let i = &self.images;
         self.copy(i.place.kernel, i.kernel)?;
-        self.copy(i.place.dtb, &i.dtb)?;
+        self.copy(i.place.info, &i.dtb)?;
         if let (Some(at), Some(initrd)) = (i.place.initrd, i.initrd) {
             self.copy(at, initrd)?;
         }
         super::cache::sync_instructions();
-        Ok((i.place.kernel, i.place.dtb.as_u64()))
+        Ok((i.place.entry, i.place.info.as_u64()))
     }
 
     fn copy(&self, gpa: GuestPhysAddr, bytes: &[u8]) -> Result<(), &'static str> {

@@ -27,10 +27,18 @@ fn firmware(function: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     x0 as i64
 }
 
-/// Starts the CPU with affinity `mpidr` at `secondary_entry` with x0 = `slot`.
-/// Passes affinity bits only: firmware such as QEMU's rejects other MPIDR bits.
-pub fn cpu_on(mpidr: u64, slot: usize) -> i64 {
-    firmware(psci::CPU_ON_64, mpidr, secondary_entry as *const () as u64, slot as u64)
+/// Bytes of stack each secondary CPU gets.
+const STACK_SIZE: usize = 64 << 10;
+
+/// Starts the CPU with affinity `mpidr` at `secondary_entry` with x0 = the top of a
+/// fresh stack. Passes affinity bits only: firmware such as QEMU's rejects other MPIDR
+/// bits.
+pub fn cpu_on(mpidr: u64) -> i64 {
+    // The stack lives for ever: the CPU runs its vCPU until the machine stops. u128
+    // elements keep it 16-byte aligned as AAPCS64 wants.
+    let stack: &'static mut [u128] = alloc::vec![0u128; STACK_SIZE / 16].leak();
+    let top = stack.as_mut_ptr_range().end as u64;
+    firmware(psci::CPU_ON_64, mpidr, secondary_entry as *const () as u64, top)
 }
 
 /// Powers the whole machine off (nothing could be started).
@@ -51,11 +59,11 @@ pub fn park() -> ! {
 pub fn start_secondaries() {
     let Some(cpus) = super::CPUS.get() else { return };
     let parts = super::PARTS.get().map(|v| v.as_slice()).unwrap_or(&[]);
-    for (slot, &mpidr) in cpus.iter().enumerate().skip(1) {
+    for &mpidr in cpus.iter().skip(1) {
         if !parts.iter().any(|p| p.pcpus.contains(&mpidr)) {
             continue;
         }
-        let rc = cpu_on(mpidr, slot);
+        let rc = cpu_on(mpidr);
         if rc != 0 {
             defmt::error!("PSCI CPU_ON of cpu {=u64:#x} failed: {=i64}", mpidr, rc);
         }

@@ -185,7 +185,7 @@ proptest! {
             apply(&mut blob, d);
         }
         if let Ok(config) = parse(&blob) {
-            let _ = validate(&config, &board());
+            let _ = validate(&config, &board(), &super::target());
         }
     }
 
@@ -197,7 +197,7 @@ proptest! {
         }
         if let Ok(platform) = Platform::from_dtb(&blob) {
             let config = parse(board_config_dtb()).expect("the demo config parses");
-            let _ = validate(&config, &platform);
+            let _ = validate(&config, &platform, &super::target());
         }
     }
 

@@ -3,16 +3,22 @@
 //! Test blobs come from DTS text compiled by `dtc` at test time (as the CLI does), or
 //! from [`Raw`] where a test needs a blob `dtc` would refuse to write.
 
+mod boot;
 mod malformed;
 mod parse;
 mod platform;
+mod target;
 mod validate;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::config::{Config, Platform};
+use crate::addr::{GuestPhysAddr, HostPhysAddr, Range};
+use crate::config::{
+    BootImages, Config, ConfigError, Footprint, GuestView, Partition, Placement, Platform,
+    Target, Window,
+};
 pub use crate::dt::tests::Raw;
 
 /// The demo board's platform description.
@@ -104,10 +110,69 @@ pub fn parse_src(source: &str) -> Result<Config, String> {
     crate::config::parse(&dtc(source)).map_err(|e| e.to_string())
 }
 
+/// A GICv3-like build for the tests: 8 CPUs, 40-bit spaces, the emulated GICD (64 KiB)
+/// and one 128 KiB redistributor frame per vCPU where the platform's GIC is, a 4 KiB
+/// virtual console where its first PL011 is; SPIs as doorbells. The real aarch64
+/// target lives in its arch crate; this one only exercises core's rules.
+pub fn target() -> Target {
+    Target {
+        max_cpus: 8,
+        max_vcpus: 16,
+        ipa_bits: 40,
+        pa_bits: 40,
+        console_uarts: &["arm,pl011"],
+        uarts: &["arm,pl011", "ns16550a"],
+        doorbells: (32, 1019),
+        guest: test_view,
+        place: test_place,
+        table_frames: Some(|regions| Ok(regions.len() * 3 + 2)),
+        footprint: Footprint {
+            load: HostPhysAddr::new(0x4008_0000),
+            image_max: 1 << 20,
+            heap: 8 << 20,
+            frames: 4 << 20,
+        },
+    }
+}
+
+fn test_view(platform: &Platform, p: &Partition) -> Result<GuestView, ConfigError> {
+    let gic = platform
+        .devices
+        .iter()
+        .find(|d| d.compatible.iter().any(|c| c == "arm,gic-v3"))
+        .ok_or_else(|| ConfigError::node("/", "the platform has no GICv3"))?;
+    let window = |start: u64, size: u64, what: &str| Window {
+        range: Range::new(GuestPhysAddr::new(start), size).unwrap(),
+        what: what.into(),
+    };
+    let mut windows = vec![
+        window(gic.mmio[0].start.as_u64(), 0x1_0000, "the emulated GICD"),
+        window(gic.mmio[1].start.as_u64(), 0x2_0000 * p.cpus.len() as u64, "the emulated GICR frames"),
+    ];
+    let mut interrupts: Vec<u32> = (16..32).collect();
+    let uart = platform.devices.iter().find(|d| d.compatible.iter().any(|c| c == "arm,pl011"));
+    if let (crate::config::ConsoleKind::Virtual, Some(uart)) = (&p.console, uart) {
+        windows.push(window(uart.mmio[0].start.as_u64(), 0x1000, "the virtual console"));
+        interrupts.extend(uart.interrupts.first());
+    }
+    Ok(GuestView { windows, interrupts })
+}
+
+fn test_place(p: &Partition, images: &BootImages<'_>) -> Result<Placement, ConfigError> {
+    let ram = p.memory[0].guest;
+    let kernel = p.boot.load.unwrap_or(ram.start);
+    let info = ram.last().align_down(2 << 20);
+    let need = images.kernel.len() as u64 + images.initrd.map_or(0, |i| i.len() as u64);
+    if kernel.as_u64() + need > info.as_u64() {
+        return Err(ConfigError::property(&p.node, "kernel", "the images do not fit"));
+    }
+    Ok(Placement { kernel, entry: kernel, info, info_max: 2 << 20, initrd: None })
+}
+
 /// Parse `source` and validate it against the demo board, errors as messages.
 pub fn check(source: &str) -> Result<Config, String> {
     let config = parse_src(source)?;
-    crate::config::validate(&config, &board()).map_err(|e| e.to_string())
+    crate::config::validate(&config, &board(), &target()).map_err(|e| e.to_string())
 }
 
 /// The error message of a config that must fail validation.

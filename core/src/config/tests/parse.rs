@@ -26,6 +26,7 @@ fn demo_partition(name: &str, cpus: &[u64], base: u64, restart: RestartPolicy) -
             load: None,
         },
         console: ConsoleKind::Virtual,
+        console_given: true,
         restart,
     }
 }

@@ -26,9 +26,9 @@ const GOOD_LINK: &str = r#"partitions = "alpha", "beta"; reg = <0x0 0x56000000 0
 #[test]
 fn board_config_is_valid_on_the_board_and_on_qemus_own_dtb() {
     let config = parse(&dtc(BOARD_CONFIG)).unwrap();
-    assert_eq!(validate(&config, &board()), Ok(config.clone()));
+    assert_eq!(validate(&config, &board(), &super::target()), Ok(config.clone()));
     let qemu = crate::config::Platform::from_dtb(&dtc(super::QEMU_PLATFORM)).unwrap();
-    assert_eq!(validate(&config, &qemu), Ok(config));
+    assert_eq!(validate(&config, &qemu, &super::target()), Ok(config));
 }
 
 #[test]
@@ -439,7 +439,7 @@ fn device_mmio_lands_on_guest_ram() {
         "alpha",
         "0",
         A,
-        &format!(r#"devices = "/pl031@9010000"; {region}"#),
+        &format!(r#"devices = "/pl031@9010000"; console = "none"; {region}"#),
     )]));
     assert_eq!(
         check_err(&source),
@@ -464,7 +464,7 @@ fn device_shares_an_mmio_page_with_the_hypervisor() {
     let platform = crate::config::Platform::from_dtb(&dtc(&platform)).unwrap();
     let config = parse(&dtc(&two(r#"devices = "/pl031@9010000";"#, "", ""))).unwrap();
     assert_eq!(
-        validate(&config, &platform).unwrap_err().to_string(),
+        validate(&config, &platform, &super::target()).unwrap_err().to_string(),
         r#"/partitions/alpha: devices: "/pl031@9010000" shares MMIO page HPA:0x800f000 with "/intc@8000000" of the hypervisor"#
     );
 }

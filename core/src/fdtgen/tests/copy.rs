@@ -240,6 +240,7 @@ fn partition_config_becomes_spec() {
             load: None,
         },
         console: ConsoleKind::Virtual,
+        console_given: false,
         restart: RestartPolicy::Halt,
     };
     let board = GuestBoard { gic: spec().gic, psci: PsciConduit::Smc, console: super::CONSOLE };

@@ -42,12 +42,18 @@ fn run(args: &Args) -> Result<ExitCode> {
 /// Builds the guests of the board's architecture, then its hypervisor.
 pub fn build(board: &Board) -> Result<Built> {
     let objcopy = process::objcopy()?;
-    build_guests(board, &objcopy)?;
+    build_guests_with(board, &objcopy)?;
     build_hypervisor(board, &objcopy)
 }
 
+/// Builds the in-tree test guests of the board's architecture (`cargo bh check` needs
+/// their sizes).
+pub fn build_guests(board: &Board) -> Result<()> {
+    build_guests_with(board, &process::objcopy()?)
+}
+
 /// Builds `ci/guests/<arch>` and writes each bin to `target/guests/<arch>/<bin>.bin`.
-fn build_guests(board: &Board, objcopy: &Path) -> Result<()> {
+fn build_guests_with(board: &Board, objcopy: &Path) -> Result<()> {
     let dir = guests::guest_dir(&board.arch);
     if !dir.join("Cargo.toml").is_file() {
         progress(

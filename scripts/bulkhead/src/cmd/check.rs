@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bulkhead_core::config::{self, Config, ConfigError, Platform};
+use bulkhead_core::bundle::{self, CONFIG_ENTRY};
+use bulkhead_core::config::{self, Config, ConfigError, Placement, Platform};
 
 use super::Command;
 use crate::args::{Args, Spec};
 use crate::board::Board;
-use crate::error::{Error, Result};
+use crate::error::{self as cli_error, Error, Result};
 use crate::images::{self, Image};
 use crate::{dt, map, repo};
 
@@ -37,6 +38,8 @@ pub struct Checked {
     pub config: Config,
     /// Every image the config names, located and checked.
     pub images: Vec<Image>,
+    /// Where each partition's images go (partition order).
+    pub placements: Vec<Placement>,
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -48,13 +51,46 @@ fn run(args: &Args) -> Result<ExitCode> {
         board.name,
         checked.config.partitions.len()
     );
-    print!("{}", map::render(&checked.config, &checked.images));
+    print!("{}", map::render(&checked.config, &checked.images, &checked.placements));
     Ok(ExitCode::SUCCESS)
 }
 
 /// Compiles and validates `config` (default: the board's) against the board's platform
-/// and checks its images. Errors read `<file>: <node>: <property>: <reason>`.
+/// and the hypervisor build's rules, builds the in-tree test guests it names, and checks
+/// every image the way the boot path will: present, not empty, placed in its partition's
+/// RAM, tables and bundle within the hypervisor's memory. Errors read
+/// `<file>: <node>: <property>: <reason>`.
 pub fn check(board: &Board, config: Option<&str>) -> Result<Checked> {
+    let (config_file, config_dtb, config) = validate(board, config)?;
+    let images = images::resolve(&config, &config_file, board)?;
+    if images.iter().any(Image::is_guest) {
+        super::build::build_guests(board)?;
+    }
+    let mut bytes = Vec::with_capacity(images.len());
+    for image in &images {
+        bytes.push(cli_error::read(image.path())?);
+    }
+    let sizes = std::iter::once(config_dtb.len()).chain(bytes.iter().map(Vec::len));
+    let bundle = bundle::size_for(sizes).ok_or_else(|| Error::new("the bundle would be larger than 4 GiB"))?;
+    let lookup = |name: &str| -> std::result::Result<&[u8], String> {
+        let i = images.iter().position(|i| i.name == name && name != CONFIG_ENTRY);
+        i.map(|i| bytes[i].as_slice()).ok_or_else(|| format!("image `{name}` was not resolved"))
+    };
+    let target = board.target()?;
+    let placements =
+        config::check_boot(&config, &target, lookup, bundle as u64).map_err(in_file(&config_file))?;
+    Ok(Checked {
+        config_file,
+        config_dtb,
+        config,
+        images,
+        placements,
+    })
+}
+
+/// The config (default: the board's) compiled, parsed and validated against the board's
+/// platform and the build's rules: everything that needs no image.
+pub fn validate(board: &Board, config: Option<&str>) -> Result<(PathBuf, Vec<u8>, Config)> {
     let config_file = config
         .map(PathBuf::from)
         .unwrap_or_else(|| board.config.clone());
@@ -62,14 +98,10 @@ pub fn check(board: &Board, config: Option<&str>) -> Result<Checked> {
     let platform_dtb = dt::compile(&board.platform)?;
     let parsed = config::parse(&config_dtb).map_err(in_file(&config_file))?;
     let platform = Platform::from_dtb(&platform_dtb).map_err(in_file(&board.platform))?;
-    let config = config::validate(&parsed, &platform).map_err(in_file(&config_file))?;
-    let images = images::resolve(&config, &config_file, board)?;
-    Ok(Checked {
-        config_file,
-        config_dtb,
-        config,
-        images,
-    })
+    let target = board.target()?;
+    config::check_platform(&platform, &target).map_err(in_file(&board.platform))?;
+    let config = config::validate(&parsed, &platform, &target).map_err(in_file(&config_file))?;
+    Ok((config_file, config_dtb, config))
 }
 
 /// Prefixes a config error with the file it is about.
@@ -82,12 +114,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_config_checks() {
+    fn the_default_config_validates() {
         let board = Board::load("qemu-virt-arm64").unwrap();
-        let checked = check(&board, None).unwrap();
-        assert!(!checked.config.partitions.is_empty());
-        assert_eq!(&checked.config_dtb[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
-        assert!(map::render(&checked.config, &checked.images).contains("partition 0: "));
+        let (_, dtb, config) = validate(&board, None).unwrap();
+        assert!(!config.partitions.is_empty());
+        assert_eq!(&dtb[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
+        let images = images::resolve(&config, &board.config, &board).unwrap();
+        assert!(map::render(&config, &images, &[]).contains("partition 0: "));
     }
 
     #[test]
@@ -98,7 +131,7 @@ mod tests {
         assert_ne!(text, twice, "the default config no longer gives beta CPU 2");
         let file = std::env::temp_dir().join(format!("bh-twice-{}.dts", std::process::id()));
         std::fs::write(&file, twice).unwrap();
-        let err = check(&board, file.to_str())
+        let err = validate(&board, file.to_str())
             .map(|_| ())
             .unwrap_err()
             .to_string();
