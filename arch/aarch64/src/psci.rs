@@ -59,14 +59,14 @@ pub fn decode(x: [u64; 4]) -> Call {
         VERSION => Call::Answer(EMULATED_VERSION),
         SMCCC_VERSION => Call::Answer(0x1_0001),
         MIGRATE_INFO_TYPE => Call::Answer(NO_TRUSTED_OS),
-        FEATURES => Call::Answer(if supported(x[1]) { 0 } else { NOT_SUPPORTED }),
+        FEATURES => Call::Answer(if supported(arg(function, x[1])) { 0 } else { NOT_SUPPORTED }),
         CPU_OFF => Call::Power(PowerRequest::CpuOff),
         CPU_ON_32 | CPU_ON_64 => {
             let entry = GuestPhysAddr::new(arg(function, x[2]));
             let context = arg(function, x[3]);
             Call::Power(PowerRequest::CpuOn { target: vcpu_of(arg(function, x[1])), entry, context })
         }
-        AFFINITY_INFO_32 | AFFINITY_INFO_64 if x[2] == 0 => {
+        AFFINITY_INFO_32 | AFFINITY_INFO_64 if arg(function, x[2]) == 0 => {
             Call::Power(PowerRequest::AffinityInfo { target: vcpu_of(arg(function, x[1])) })
         }
         AFFINITY_INFO_32 | AFFINITY_INFO_64 => Call::Answer(-2),
@@ -144,6 +144,103 @@ mod tests {
     fn virtual_mpidrs_round_trip() {
         for i in [0usize, 1, 3, 255, 300] {
             assert_eq!(vcpu_of(virtual_mpidr(i)), i as u64);
+        }
+    }
+
+    /// Random firmware calls: decoding is total, SMC32 calls ignore the upper halves of
+    /// their arguments, and any power request, handed to core's dispatch, changes at most
+    /// the one vCPU of the calling partition it names.
+    mod fuzz {
+        use bulkhead_core::config::RestartPolicy;
+        use bulkhead_core::partition::{dispatch, Action, PartitionCtl, VcpuPower};
+        use bulkhead_core::vcpu::VmExit;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const IDS: [u32; 11] = [
+            VERSION, CPU_OFF, CPU_ON_32, CPU_ON_64, AFFINITY_INFO_32, AFFINITY_INFO_64, MIGRATE_INFO_TYPE, SYSTEM_OFF,
+            SYSTEM_RESET, FEATURES, SMCCC_VERSION,
+        ];
+        /// MPIDR bits that are no affinity field: MT, U, RES1 bit 31, RES0 above Aff3.
+        const NOT_AFFINITY: u64 = 0xffff_ff00_ff00_0000;
+
+        /// x0: mostly a decoded id (sometimes with upper bits set), else anything.
+        fn function() -> impl Strategy<Value = u64> {
+            let id = || prop::sample::select(&IDS[..]).prop_map(u64::from);
+            prop_oneof![
+                6 => id(),
+                1 => (id(), 1u64..1 << 32).prop_map(|(id, high)| high << 32 | id),
+                1 => (0x8400_0000u64..0x8400_0020, any::<bool>()).prop_map(|(f, smc64)| f | u64::from(smc64) << 30),
+                2 => any::<u64>(),
+            ]
+        }
+
+        /// x1..x3: small numbers, virtual MPIDRs with stray non-affinity bits, anything.
+        fn argument() -> impl Strategy<Value = u64> {
+            prop_oneof![
+                2 => 0u64..20,
+                2 => (0usize..300, any::<u64>()).prop_map(|(i, junk)| virtual_mpidr(i) | junk & NOT_AFFINITY),
+                2 => any::<u64>(),
+            ]
+        }
+
+        fn partition(id: usize, name: &str, vcpus: usize) -> PartitionCtl {
+            let p = PartitionCtl::new(id, name, vcpus, RestartPolicy::Halt);
+            p.boot(GuestPhysAddr::new(0x5000_0000), 0).unwrap();
+            p
+        }
+
+        fn powers(p: &PartitionCtl) -> Vec<Option<VcpuPower>> {
+            (0..p.vcpu_count()).map(|i| p.power(i)).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                rng_algorithm: prop::test_runner::RngAlgorithm::XorShift,
+                ..ProptestConfig::with_cases(1024)
+            })]
+
+            #[test]
+            fn firmware_calls_decode_and_stay_in_the_partition(
+                x in (function(), prop_oneof![function(), argument(), argument()], argument(), argument()),
+                junk in [any::<u32>(), any::<u32>(), any::<u32>()],
+                vcpus in 1usize..=8,
+                caller in 0usize..10,
+            ) {
+                let x = [x.0, x.1, x.2, x.3];
+                let call = decode(x);
+                if x[0] >> 32 == 0 && x[0] & 0x4000_0000 == 0 {
+                    // SMC32: only the W registers count (DEN0028 2.5).
+                    let w = |i: usize| x[i] & 0xffff_ffff;
+                    let j = |i: usize| w(i) | u64::from(junk[i - 1]) << 32;
+                    prop_assert_eq!(decode([x[0], w(1), w(2), w(3)]), decode([x[0], j(1), j(2), j(3)]));
+                }
+                if let Call::Power(PowerRequest::CpuOn { target, entry, context }) = call {
+                    let w = |v| arg(x[0] as u32, v);
+                    prop_assert_eq!((target, entry.as_u64(), context), (vcpu_of(w(x[1])), w(x[2]), w(x[3])));
+                }
+                let Call::Power(req) = call else { return Ok(()) };
+                let (a, b) = (partition(0, "a", vcpus), partition(1, "b", 4));
+                let (a_before, b_before) = (powers(&a), powers(&b));
+                let action = dispatch(&a, caller, &VmExit::Power(req));
+                prop_assert_eq!(powers(&b), b_before, "the neighbour's vCPUs changed");
+                let started = match (req, action) {
+                    (PowerRequest::CpuOn { target, entry, context }, Action::Started(i, _)) => {
+                        prop_assert_eq!(Some(i), usize::try_from(target).ok().filter(|&t| t < vcpus));
+                        prop_assert_eq!(a.power(i), Some(VcpuPower::Pending { entry, context }));
+                        Some(i)
+                    }
+                    (PowerRequest::CpuOn { target, .. }, action) if target >= vcpus as u64 => {
+                        prop_assert_eq!(action, Action::Reply([-2i64 as u64, 0, 0]), "vCPU {} of {}", target, vcpus);
+                        None
+                    }
+                    _ => None,
+                };
+                for (i, was) in a_before.iter().enumerate().filter(|&(i, _)| Some(i) != started) {
+                    prop_assert_eq!(a.power(i), *was, "vCPU {} changed", i);
+                }
+            }
         }
     }
 }

@@ -117,4 +117,6 @@ impl PartitionCtl {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;

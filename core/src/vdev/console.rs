@@ -8,7 +8,8 @@ pub trait ConsoleSink: Send + Sync {
     fn line(&self, name: &str, line: &[u8]);
 }
 
-const LINE_MAX: usize = 160;
+/// Longest line the console forwards; longer ones are broken.
+pub(super) const LINE_MAX: usize = 160;
 
 /// Collects a partition's console bytes into lines.
 ///

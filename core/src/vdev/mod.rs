@@ -6,6 +6,8 @@
 //! physical CPUs at once.
 
 mod console;
+#[cfg(test)]
+mod fuzz_tests;
 mod pl011;
 
 pub use console::{ConsoleSink, LineBuffer};

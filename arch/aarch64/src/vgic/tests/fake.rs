@@ -28,6 +28,7 @@ pub struct FakeGic {
     spi_pending: RefCell<[u32; 32]>,
     spi_active: RefCell<[u32; 32]>,
     ppi_pending: RefCell<HashMap<u64, u32>>,
+    ppi_active: RefCell<HashMap<u64, u32>>,
 }
 
 impl FakeGic {
@@ -109,6 +110,11 @@ impl PhysGic for FakeGic {
         self.log(Call::PpiPending(pcpu_mpidr, intid, on));
     }
     fn ppi_active(&self, pcpu_mpidr: u64, intid: u32, on: bool) {
+        set_bit(
+            self.ppi_active.borrow_mut().entry(pcpu_mpidr).or_default(),
+            intid,
+            on,
+        );
         self.log(Call::PpiActive(pcpu_mpidr, intid, on));
     }
     fn ppi_pending_word(&self, pcpu_mpidr: u64) -> u32 {
@@ -118,8 +124,12 @@ impl PhysGic for FakeGic {
             .copied()
             .unwrap_or(0)
     }
-    fn ppi_active_word(&self, _pcpu_mpidr: u64) -> u32 {
-        0
+    fn ppi_active_word(&self, pcpu_mpidr: u64) -> u32 {
+        self.ppi_active
+            .borrow()
+            .get(&pcpu_mpidr)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
