@@ -14,6 +14,7 @@ pub mod image;
 pub mod psci;
 pub mod regs;
 pub mod stage2;
+pub mod sysreg;
 pub mod target;
 pub mod vgic;
 

@@ -51,9 +51,11 @@ secondary_entry:
     bl      rust_secondary
     b       park
 
-// FP/SIMD untrapped at EL2 (CPTR_EL2.TFP = 0) and the vector table installed.
+// FP/SIMD untrapped at EL2 (CPTR_EL2.TFP = 0), trace registers trapped to EL2
+// (CPTR_EL2.TTA, bit 20: a partition gets UNDEF for them) and the vector table installed.
 el2_common:
     mov     x1, #0x33ff
+    orr     x1, x1, #(1 << 20)
     msr     cptr_el2, x1
     adr     x1, el2_vectors
     msr     vbar_el2, x1

@@ -8,6 +8,7 @@
 mod boot;
 mod cache;
 mod console;
+mod debug;
 mod el2;
 mod gic;
 mod heap;
@@ -15,6 +16,7 @@ mod mem;
 mod mmu;
 mod setup;
 mod smp;
+mod sysreg;
 mod vcpu;
 
 use alloc::vec::Vec;

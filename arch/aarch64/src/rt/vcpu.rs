@@ -148,15 +148,15 @@ impl Vcpu {
     }
 
     fn sysreg(&mut self, r: SysReg) {
-        self.regs.elr += 4;
-        if r.id == esr::ICC_SGI1R_EL1 && !r.read {
-            gic::guest_sgi(self.part, self.index, self.reg(r.rt));
-        } else if r.id >> 20 == 1 {
-            // DC ISW / CSW / CISW (HCR_EL2.TSW): this CPU's caches hold only its own
-            // partition's lines; a clean+invalidate by set/way here is harmless.
-        } else {
-            self.regs.elr -= 4;
-            self.inject_undef();
+        let value = if r.rt == 31 { 0 } else { self.reg(r.rt) };
+        match super::sysreg::access(self.part, self.index, r, value) {
+            super::sysreg::Outcome::Done(load) => {
+                if let (Some(v), true) = (load, r.rt != 31) {
+                    self.set_reg(r.rt, v);
+                }
+                self.regs.elr += 4;
+            }
+            super::sysreg::Outcome::Undefined => self.inject_undef(),
         }
     }
 
@@ -240,6 +240,8 @@ impl ArchVcpu for Vcpu {
             );
         }
         gic::reset_virtual_interface();
+        super::debug::reset();
+        super::sysreg::reset();
     }
 
     fn set_results(&mut self, values: &[u64]) {
