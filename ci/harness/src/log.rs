@@ -81,6 +81,15 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The plain-text lines the hypervisor prints when it refuses to boot (before and after
+/// its console is known), after which it powers the machine off.
+const REFUSALS: [&str; 2] = ["bulkhead: boot failed", "bulkhead: cannot start"];
+
+/// Whether `line` (a decoded log line) says the hypervisor refused to boot.
+pub fn is_boot_refusal(line: &str) -> bool {
+    REFUSALS.iter().any(|r| line.starts_with(r))
+}
+
 /// Turns the serial stream into log lines, decoding defmt frames against the hypervisor ELF.
 pub struct Decoder {
     framer: Framer,

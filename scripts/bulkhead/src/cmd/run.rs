@@ -29,7 +29,9 @@ pub const COMMAND: Command = Command {
 ///
 /// The emulator's stdin is not the terminal, so the terminal stays in cooked mode and
 /// Ctrl-C ends the emulator and this command together. The exit status is the
-/// emulator's (a semihosting exit code when the hypervisor powers off that way).
+/// emulator's, except that a hypervisor that refused to boot (it prints one
+/// `bulkhead: boot failed` / `bulkhead: cannot start` line and powers the machine off,
+/// which the emulator reports as success) makes it 1.
 fn run(args: &Args) -> Result<ExitCode> {
     let board = super::board(args)?;
     let made = image::image(&board, args.option("--config"), None)?;
@@ -47,14 +49,19 @@ fn run(args: &Args) -> Result<ExitCode> {
         format!("{} … -kernel {}", board.qemu[0], repo::show(&made.image)),
     );
     let mut child = cmd.spawn().map_err(|e| process::spawn_error(&cmd, e))?;
+    let mut refused = false;
     if let Some(mut serial) = child.stdout.take() {
-        relay(&mut serial, &mut decoder, &mut std::io::stdout())?;
+        refused = relay(&mut serial, &mut decoder, &mut std::io::stdout())?;
     }
     let status = child
         .wait()
         .context(|| format!("waiting for {}", board.qemu[0]))?;
     if !status.success() {
         progress("run", format!("{} exited: {status}", board.qemu[0]));
+    }
+    if refused {
+        progress("run", "the hypervisor refused to boot (see the line above)");
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::from(
         status
@@ -64,8 +71,10 @@ fn run(args: &Args) -> Result<ExitCode> {
     ))
 }
 
-/// Copies the emulator's output to `out` a decoded line at a time until it closes.
-fn relay(serial: &mut impl Read, decoder: &mut Decoder, out: &mut impl Write) -> Result<()> {
+/// Copies the emulator's output to `out` a decoded line at a time until it closes;
+/// returns whether the hypervisor said it refused to boot.
+fn relay(serial: &mut impl Read, decoder: &mut Decoder, out: &mut impl Write) -> Result<bool> {
+    let mut refused = false;
     let mut buf = [0u8; 4096];
     loop {
         let n = serial
@@ -77,12 +86,13 @@ fn relay(serial: &mut impl Read, decoder: &mut Decoder, out: &mut impl Write) ->
             decoder.feed(&buf[..n])
         };
         for line in lines {
+            refused |= bulkhead_harness::log::is_boot_refusal(&line);
             // A closed stdout (e.g. `| head`) must not stop the emulator's reader.
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
         if n == 0 {
-            return Ok(());
+            return Ok(refused);
         }
     }
 }
@@ -95,12 +105,19 @@ mod tests {
     fn relays_text_lines_and_the_unterminated_tail() {
         let mut serial: &[u8] = b"[alpha] hello\r\nbanner\n\x01\x02\x00tail";
         let mut out = Vec::new();
-        relay(&mut serial, &mut Decoder::text_only(), &mut out).unwrap();
+        assert!(!relay(&mut serial, &mut Decoder::text_only(), &mut out).unwrap());
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("[alpha] hello\nbanner\n<defmt frame"),
             "{text}"
         );
         assert!(text.ends_with("\ntail\n"), "{text}");
+    }
+
+    #[test]
+    fn a_boot_refusal_is_reported() {
+        let mut serial: &[u8] = b"ERROR boot failed: config: /partitions/a: kernel: x\nbulkhead: boot failed (see the log above); nothing started\n";
+        let mut out = Vec::new();
+        assert!(relay(&mut serial, &mut Decoder::text_only(), &mut out).unwrap());
     }
 }
