@@ -268,6 +268,9 @@ impl<'c> Checker<'c> {
             );
             return error(property, reason);
         }
+        if let Some(claim) = self.mmio_over(&host) {
+            return error(property, mmio_overlap(&host, claim));
+        }
         self.ram.push(Claim { range: host, label: region.node.clone(), channel: false });
         Ok(())
     }
@@ -299,6 +302,14 @@ impl<'c> Checker<'c> {
         }
         self.devices.push((path, &p.name));
         self.claim_pages(p, device)?;
+        if let Some((page, claim)) = self.ram_under(device) {
+            return error(format!(
+                "{} has MMIO on {page}, which overlaps {} ({})",
+                Quoted(path),
+                claim.label,
+                hpa_range(&claim.range)
+            ));
+        }
         for mmio in device.mmio.iter().map(guest_view) {
             let in_view = check_guest_range(self.target, self.view(), &p.node, "devices", &mmio);
             in_view.map_err(|e| ConfigError { reason: format!("{}: {}", Quoted(path), e.reason), ..e })?;
@@ -357,6 +368,23 @@ impl<'c> Checker<'c> {
         Ok(())
     }
 
+    /// Device pages held (by the hypervisor or a partition) that the page-aligned host
+    /// RAM `range` overlaps: a device whose registers sit in platform RAM.
+    fn mmio_over(&self, range: &Range<HostPhysAddr>) -> Option<&PageClaim<'c>> {
+        self.pages.iter().find(|c| c.first <= range.last() && range.start <= c.last)
+    }
+
+    /// The first page of `device`'s MMIO that is RAM somebody holds (the hypervisor's
+    /// memory, a channel, a partition's region), and the holder.
+    fn ram_under(&self, device: &PlatformDevice) -> Option<(HostPhysAddr, &Claim)> {
+        device.mmio.iter().find_map(|m| {
+            let (first, last) = (m.start.align_down(PAGE_SIZE), m.last().align_down(PAGE_SIZE));
+            let end = last.as_u64() | (PAGE_SIZE - 1);
+            let claim = self.ram.iter().find(|c| c.range.start.as_u64() <= end && first <= c.range.last())?;
+            Some((first.max(claim.range.start), claim))
+        })
+    }
+
     /// Record the interrupt lines of `p`'s `device`, unless another partition or the
     /// hypervisor holds one, or the hypervisor delivers that id to `p` itself.
     fn claim_lines(&mut self, p: &Partition, device: &'c PlatformDevice) -> Result<(), ConfigError> {
@@ -402,6 +430,10 @@ impl<'c> Checker<'c> {
                     other.label,
                     hpa_range(&other.range)
                 );
+                return Err(ConfigError::property(&channel.node, "reg", reason));
+            }
+            if let Some(pages) = self.mmio_over(&channel.host) {
+                let reason = mmio_overlap(&channel.host, pages);
                 return Err(ConfigError::property(&channel.node, "reg", reason));
             }
             claims.push(claim);
@@ -602,6 +634,17 @@ fn guest_collision<'p>(
     device.mmio.iter().map(guest_view).find_map(|mmio| {
         p.memory.iter().find(|r| r.guest.overlaps(&mmio)).map(|region| (mmio, region))
     })
+}
+
+/// Why host RAM `range` may not lie on the device pages `claim`.
+fn mmio_overlap(range: &Range<HostPhysAddr>, claim: &PageClaim<'_>) -> String {
+    format!(
+        "{} overlaps the MMIO of {} ({}, page {})",
+        hpa_range(range),
+        Quoted(claim.device),
+        claim.owner,
+        claim.first.max(range.start)
+    )
 }
 
 fn channel_claim(channel: &Channel) -> Claim {

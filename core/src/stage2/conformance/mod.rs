@@ -4,8 +4,13 @@
 //! `conformance::run_all(&MyFormat::new(..))`, or one check per `#[test]`. Each check
 //! panics with the failing input and the reason; property checks use proptest and
 //! shrink to a minimal case first.
+//!
+//! [`config_isolation`] ties validation to the tables: it also needs a platform (e.g.
+//! [`config_platform`]) and the build's [`crate::config::Target`], so `run_all` leaves it
+//! out and each arch crate runs it on its own.
 
 mod checks;
+mod configs;
 mod layout;
 mod partitions;
 mod props;
@@ -17,6 +22,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use spin::Mutex;
 
 pub use checks::{block_selection, descriptor_roundtrip, out_of_frames, refusals};
+pub use configs::{config_isolation, config_platform, ConfigCoverage, CONFIG_CASES};
 pub use partitions::{disjoint_partitions, host_overlaps, host_ranges};
 pub use props::{map_translate, protect_changes_only_range, unmap_undoes_map};
 
