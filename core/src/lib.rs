@@ -14,6 +14,7 @@ pub mod config;
 pub mod dt;
 pub mod fdtgen;
 pub mod hypercall;
+pub mod log;
 pub mod partition;
 pub mod stage2;
 pub mod vcpu;

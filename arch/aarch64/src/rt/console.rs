@@ -7,12 +7,9 @@
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use bulkhead_core::log;
 use bulkhead_core::vdev::ConsoleSink;
 use bulkhead_drivers::pl011::Pl011;
-use spin::Mutex;
-
-/// Start-of-frame marker before each defmt frame.
-const FRAME_START: u8 = 0x01;
 
 static UART_BASE: AtomicUsize = AtomicUsize::new(0);
 /// The console lock, the one lock partitions on different CPUs share at run time.
@@ -87,38 +84,29 @@ pub struct Sink;
 impl ConsoleSink for Sink {
     fn line(&self, name: &str, line: &[u8]) {
         let _guard = LOCK.hold();
-        put_bytes(b"[");
-        put_bytes(name.as_bytes());
-        put_bytes(b"] ");
-        put_bytes(line);
-        put_bytes(b"\n");
+        log::partition_line(name, line, put_bytes);
     }
 }
 
 #[defmt::global_logger]
 struct Logger;
 
-static ENCODER: Mutex<defmt::Encoder> = Mutex::new(defmt::Encoder::new());
-
 // SAFETY: `acquire` takes the console lock and keeps it until `release`; every CPU runs
 // EL2 code with interrupts masked, so no frame is re-entered on the same CPU.
 unsafe impl defmt::Logger for Logger {
     fn acquire() {
         LOCK.acquire();
-        // The rzcobs encoder writes nothing at a frame start except, once, a 0x00
-        // separator: it goes before the marker, where the host ignores it.
-        ENCODER.lock().start_frame(put_bytes);
-        put_bytes(&[FRAME_START]);
+        log::start_frame(put_bytes);
     }
 
     unsafe fn flush() {}
 
     unsafe fn release() {
-        ENCODER.lock().end_frame(put_bytes);
+        log::end_frame(put_bytes);
         LOCK.release();
     }
 
     unsafe fn write(bytes: &[u8]) {
-        ENCODER.lock().write(bytes, put_bytes);
+        log::write_frame(bytes, put_bytes);
     }
 }
