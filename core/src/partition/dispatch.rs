@@ -1,5 +1,6 @@
 //! Exit dispatch: one small handler per kind of exit, each answering with an [`Action`].
 
+use crate::addr::GuestPhysAddr;
 use crate::hypercall as hc;
 use crate::vcpu::{MmioAccess, PowerRequest, VmExit};
 
@@ -58,9 +59,19 @@ pub fn dispatch(part: &PartitionCtl, vcpu: usize, exit: &VmExit) -> Action {
         VmExit::Hypercall { function, args } => hypercall(part, function, &args),
         VmExit::Power(req) => power(part, req),
         VmExit::Mmio(access) => mmio(part, vcpu, access),
-        VmExit::Stage2Fault { gpa, write } => Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa, write })),
+        VmExit::Stage2Fault { gpa, write } => Action::Stop(Stop::Fault(stage2_fault(part, gpa, write))),
         VmExit::Idle | VmExit::Handled => Action::Resume,
         VmExit::Refused(what) => Action::Stop(Stop::Fault(FaultKind::Refused(what))),
+    }
+}
+
+/// A fault the architecture could not turn into an emulated access: outside the
+/// partition's memory, or an emulated device reached by an instruction the
+/// architecture cannot decode (a load/store pair, an exclusive, a writeback form).
+fn stage2_fault(part: &PartitionCtl, gpa: GuestPhysAddr, write: bool) -> FaultKind {
+    match part.devices.find(gpa) {
+        Some(_) => FaultKind::Device { gpa, reason: "an access to an emulated device it cannot decode" },
+        None => FaultKind::Stage2 { gpa, write },
     }
 }
 

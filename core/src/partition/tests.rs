@@ -243,3 +243,28 @@ fn mmio_outside_every_device_is_a_stage2_fault() {
     let exit = VmExit::Mmio(MmioAccess { gpa, size: 4, write: None });
     assert_eq!(dispatch(&p, 0, &exit), Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa, write: false })));
 }
+
+#[test]
+fn an_undecodable_access_to_an_emulated_device_is_reported_as_such() {
+    struct Dev;
+    impl crate::vdev::MmioDevice for Dev {
+        fn read(&self, _: usize, _: u64, _: u8) -> Result<u64, crate::vdev::BadAccess> {
+            Ok(0)
+        }
+        fn write(&self, _: usize, _: u64, _: u8, _: u64) -> Result<(), crate::vdev::BadAccess> {
+            Ok(())
+        }
+    }
+    let mut p = PartitionCtl::new(0, "alpha", 1, RestartPolicy::Halt);
+    let window = crate::addr::Range::new(GuestPhysAddr::new(0x800_0000), 0x1_0000).unwrap();
+    p.devices.add(window, alloc::boxed::Box::new(Dev)).unwrap();
+    let gpa = GuestPhysAddr::new(0x800_0004);
+    let device = dispatch(&p, 0, &VmExit::Stage2Fault { gpa, write: false });
+    assert_eq!(
+        device,
+        Action::Stop(Stop::Fault(FaultKind::Device { gpa, reason: "an access to an emulated device it cannot decode" }))
+    );
+    let outside = GuestPhysAddr::new(0x900_0000);
+    let ram = dispatch(&p, 0, &VmExit::Stage2Fault { gpa: outside, write: true });
+    assert_eq!(ram, Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa: outside, write: true })));
+}

@@ -139,7 +139,8 @@ proptest! {
         ..ProptestConfig::with_cases(CASES)
     })]
 
-    /// Two partitions' UARTs on the hypervisor's one console: every access succeeds,
+    /// Two partitions' UARTs on the hypervisor's one console: every naturally aligned
+    /// access of up to 32 bits succeeds and any other is refused without effect,
     /// registers read back what their own guest wrote, each line written lands under
     /// the writing UART's partition name, and lines are exactly those of its own bytes.
     #[test]
@@ -151,6 +152,15 @@ proptest! {
         let mut sent: [Vec<u8>; 2] = Default::default();
         for a in &accesses {
             let (uart, before) = (&uarts[a.uart], sink.lines().len());
+            if !matches!(a.size, 1 | 2 | 4) || !a.offset.is_multiple_of(u64::from(a.size)) {
+                let refused = match a.write {
+                    Some(value) => uart.write(a.vcpu, a.offset, a.size, value).is_err(),
+                    None => uart.read(a.vcpu, a.offset, a.size).is_err(),
+                };
+                prop_assert!(refused, "{:x?} was accepted", a);
+                prop_assert_eq!(sink.lines().len(), before);
+                continue;
+            }
             match a.write {
                 Some(value) => {
                     prop_assert_eq!(uart.write(a.vcpu, a.offset, a.size, value), Ok(()));

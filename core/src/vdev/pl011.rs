@@ -36,8 +36,18 @@ impl VirtPl011 {
     }
 }
 
+/// PL011 registers are at most 32 bits wide and naturally aligned; anything else is no
+/// access a UART driver makes (on hardware: an external abort).
+fn check(offset: u64, size: u8) -> Result<(), BadAccess> {
+    match size {
+        1 | 2 | 4 if offset.is_multiple_of(u64::from(size)) => Ok(()),
+        _ => Err(BadAccess("an unaligned or wider than 32-bit access to the virtual UART")),
+    }
+}
+
 impl MmioDevice for VirtPl011 {
-    fn read(&self, _vcpu: usize, offset: u64, _size: u8) -> Result<u64, BadAccess> {
+    fn read(&self, _vcpu: usize, offset: u64, size: u8) -> Result<u64, BadAccess> {
+        check(offset, size)?;
         Ok(match offset {
             FR => FR_TXFE | FR_RXFE,
             0xfe0..=0xffc if offset.is_multiple_of(4) => u64::from(ID[((offset - 0xfe0) / 4) as usize]),
@@ -48,7 +58,8 @@ impl MmioDevice for VirtPl011 {
         })
     }
 
-    fn write(&self, _vcpu: usize, offset: u64, _size: u8, value: u64) -> Result<(), BadAccess> {
+    fn write(&self, _vcpu: usize, offset: u64, size: u8, value: u64) -> Result<(), BadAccess> {
+        check(offset, size)?;
         if offset == DR {
             self.push(&[value as u8]);
         } else if let Some(i) = STORED.iter().position(|&r| r == offset) {
@@ -71,6 +82,15 @@ mod tests {
             uart.write(0, DR, 4, u64::from(*b)).unwrap();
         }
         assert_eq!(*sink.0.lock().unwrap(), ["[beta] hi"]);
+    }
+
+    #[test]
+    fn odd_accesses_are_refused() {
+        let uart = VirtPl011::new("x", Arc::new(Lines::default()));
+        assert!(uart.read(0, 0x19, 4).is_err());
+        assert!(uart.read(0, 0x18, 8).is_err());
+        assert!(uart.write(0, 0x1, 1, 0).is_ok());
+        assert!(uart.write(0, 0x2, 4, 0).is_err());
     }
 
     #[test]

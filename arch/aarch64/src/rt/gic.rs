@@ -166,7 +166,7 @@ fn drain_pending(part: &Part, index: usize) {
     let g = &part.gic;
     let Some(q) = g.pending.get(index) else { return };
     // SAFETY: `lookup` returns no hardware mapping: only virtual interrupts are queued.
-    let _ = unsafe { q.drain(&mut CpuListRegs::new(), |intid| Some((g.priority(index, intid), None))) };
+    let _ = unsafe { q.drain(&mut CpuListRegs::new(), |intid| g.deliverable(index, intid).then(|| (g.priority(index, intid), None))) };
 }
 
 /// A guest wrote ICC_SGI1R_EL1: queue the SGI for each target vCPU and kick the CPUs.
@@ -225,7 +225,18 @@ impl PartGic {
         self.pending.iter().for_each(PendingIrqs::clear);
     }
 
-#[inline]
+    /// Whether the guest has virtual interrupt `intid` enabled on vCPU `vcpu` (an SGI or
+    /// PPI in that vCPU's redistributor, an SPI in the distributor): a queued one it
+    /// disabled stays queued, as a pending interrupt does on hardware.
+    fn deliverable(&self, vcpu: usize, intid: u32) -> bool {
+        if intid < 32 {
+            self.redists.get(vcpu).is_some_and(|rd| rd.lock().is_enabled(intid))
+        } else {
+            self.dist.lock().is_forwarding(intid)
+        }
+    }
+
+    #[inline]
     fn priority(&self, vcpu: usize, intid: u32) -> u8 {
         if intid < 32 {
             self.redists.get(vcpu).map_or(vgic::RESET_PRIORITY, |rd| rd.lock().priority(intid))
