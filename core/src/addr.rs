@@ -110,6 +110,11 @@ address_type!(
     HostVirtAddr,
     "HVA"
 );
+address_type!(
+    /// An x86 I/O port (the I/O address space: 0..=0xffff).
+    IoPort,
+    "PORT"
+);
 
 /// A half-open range `[start, start + size)` of addresses of one kind.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -140,7 +145,7 @@ macro_rules! address_impl {
         }
     )*};
 }
-address_impl!(GuestPhysAddr, HostPhysAddr, HostVirtAddr);
+address_impl!(GuestPhysAddr, HostPhysAddr, HostVirtAddr, IoPort);
 
 impl<A: Address> Range<A> {
     /// The range `[start, start + size)`, or `None` if it is empty or wraps.

@@ -6,7 +6,7 @@
 //! acknowledgement, system-register traps of the interrupt controller) are handled
 //! before `run()` returns and surface as [`VmExit::Handled`].
 
-use crate::addr::GuestPhysAddr;
+use crate::addr::{GuestPhysAddr, IoPort};
 
 /// A decoded guest MMIO access that hit an emulated region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +16,17 @@ pub struct MmioAccess {
     /// Access width in bytes (1, 2, 4 or 8).
     pub size: u8,
     /// `Some(value)` for a store, `None` for a load.
+    pub write: Option<u64>,
+}
+
+/// A decoded guest I/O-port access (x86 `IN`/`OUT`) that no passthrough range covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PioAccess {
+    /// The port.
+    pub port: IoPort,
+    /// Access width in bytes (1, 2 or 4).
+    pub size: u8,
+    /// `Some(value)` for an `OUT`, `None` for an `IN`.
     pub write: Option<u64>,
 }
 
@@ -59,6 +70,8 @@ pub enum VmExit {
     Power(PowerRequest),
     /// A load or store to guest-physical memory that is not mapped.
     Mmio(MmioAccess),
+    /// An I/O-port access the hardware trapped (x86).
+    Pio(PioAccess),
     /// A stage-2 fault that cannot be emulated (no syndrome to decode the access).
     Stage2Fault {
         /// Faulting guest-physical address.

@@ -2,7 +2,7 @@
 
 use crate::addr::GuestPhysAddr;
 use crate::hypercall as hc;
-use crate::vcpu::{MmioAccess, PowerRequest, VmExit};
+use crate::vcpu::{MmioAccess, PioAccess, PowerRequest, VmExit};
 
 use super::run::FaultKind;
 use super::{PartitionCtl, VcpuPower};
@@ -59,6 +59,7 @@ pub fn dispatch(part: &PartitionCtl, vcpu: usize, exit: &VmExit) -> Action {
         VmExit::Hypercall { function, args } => hypercall(part, function, &args),
         VmExit::Power(req) => power(part, req),
         VmExit::Mmio(access) => mmio(part, vcpu, access),
+        VmExit::Pio(access) => pio(part, vcpu, access),
         VmExit::Stage2Fault { gpa, write } => Action::Stop(Stop::Fault(stage2_fault(part, gpa, write))),
         VmExit::Idle | VmExit::Handled => Action::Resume,
         VmExit::Refused(what) => Action::Stop(Stop::Fault(FaultKind::Refused(what))),
@@ -148,4 +149,16 @@ fn mmio(part: &PartitionCtl, vcpu: usize, access: MmioAccess) -> Action {
         None => device.read(vcpu, offset, access.size).map(Action::Load),
     };
     result.unwrap_or_else(|bad| Action::Stop(Stop::Fault(FaultKind::Device { gpa: access.gpa, reason: bad.0 })))
+}
+
+fn pio(part: &PartitionCtl, vcpu: usize, access: PioAccess) -> Action {
+    let Some((device, offset)) = part.ports.find(access.port) else {
+        let write = access.write.is_some();
+        return Action::Stop(Stop::Fault(FaultKind::Port { port: access.port, write }));
+    };
+    let result = match access.write {
+        Some(value) => device.write(vcpu, offset, access.size, value).map(|()| Action::Stored),
+        None => device.read(vcpu, offset, access.size).map(Action::Load),
+    };
+    result.unwrap_or_else(|bad| Action::Stop(Stop::Fault(FaultKind::PortDevice { port: access.port, reason: bad.0 })))
 }

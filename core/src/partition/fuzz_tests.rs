@@ -14,7 +14,7 @@ use super::*;
 use crate::addr::Range;
 use crate::hypercall as hc;
 use crate::vcpu::{ArchVcpu, MmioAccess, PowerRequest, VmExit};
-use crate::vdev::{ConsoleSink, LineBuffer};
+use crate::vdev::{ConsoleSink, LineBuffer, VirtPl011};
 
 /// Cases per property, each up to [`MAX_OPS`] exits.
 const CASES: u32 = 256;
@@ -200,8 +200,12 @@ fn may_stop(exit: &VmExit) -> bool {
     match exit {
         VmExit::Power(req) => matches!(req, PowerRequest::SystemOff | PowerRequest::SystemReset),
         VmExit::Hypercall { function, .. } => [hc::HALT_SELF, hc::RESTART_SELF].map(u64::from).contains(function),
-        VmExit::Mmio(access) => !(UART..UART + 0x1000).contains(&access.gpa.as_u64()),
-        VmExit::Refused(_) | VmExit::Stage2Fault { .. } => true,
+        VmExit::Mmio(access) => {
+            let aligned = matches!(access.size, 1 | 2 | 4) && access.gpa.as_u64().is_multiple_of(u64::from(access.size));
+            !(UART..UART + 0x1000).contains(&access.gpa.as_u64()) || !aligned
+        }
+        // No ports are emulated here: every port access stops the partition.
+        VmExit::Refused(_) | VmExit::Stage2Fault { .. } | VmExit::Pio(_) => true,
         VmExit::Idle | VmExit::Handled => false,
     }
 }

@@ -7,6 +7,7 @@
 
 mod dispatch;
 mod lifecycle;
+pub mod report;
 mod run;
 
 pub use dispatch::{dispatch, Action, Stop};
@@ -19,9 +20,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use spin::Mutex;
 
-use crate::addr::GuestPhysAddr;
+use crate::addr::{GuestPhysAddr, IoPort};
 use crate::config::RestartPolicy;
-use crate::vdev::{DeviceMap, VirtPl011};
+use crate::vdev::{DeviceMap, VirtConsole};
 
 /// Power state of one vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,8 +57,10 @@ pub struct PartitionCtl {
     pub restart: RestartPolicy,
     /// Emulated MMIO regions.
     pub devices: DeviceMap,
+    /// Emulated I/O ports (x86).
+    pub ports: DeviceMap<IoPort>,
     /// The virtual console, when the partition has one.
-    pub console: Option<Arc<VirtPl011>>,
+    pub console: Option<Arc<dyn VirtConsole>>,
     shared: Mutex<Shared>,
 }
 
@@ -77,6 +80,7 @@ impl PartitionCtl {
             name: String::from(name),
             restart,
             devices: DeviceMap::new(),
+            ports: DeviceMap::new(),
             console: None,
             shared: Mutex::new(shared),
         }

@@ -5,7 +5,7 @@
 //! others out of guest mode and waits until none is in it, so a restart never reloads
 //! RAM under a running vCPU.
 
-use crate::addr::GuestPhysAddr;
+use crate::addr::{GuestPhysAddr, IoPort};
 use crate::config::RestartPolicy;
 use crate::vcpu::ArchVcpu;
 
@@ -26,6 +26,20 @@ pub enum FaultKind {
     Device {
         /// The address.
         gpa: GuestPhysAddr,
+        /// Why.
+        reason: &'static str,
+    },
+    /// An I/O port the partition was not given (x86).
+    Port {
+        /// The port.
+        port: IoPort,
+        /// Whether it was an `OUT`.
+        write: bool,
+    },
+    /// A port access an emulated device refused.
+    PortDevice {
+        /// The port.
+        port: IoPort,
         /// Why.
         reason: &'static str,
     },

@@ -268,3 +268,22 @@ fn an_undecodable_access_to_an_emulated_device_is_reported_as_such() {
     let ram = dispatch(&p, 0, &VmExit::Stage2Fault { gpa: outside, write: true });
     assert_eq!(ram, Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa: outside, write: true })));
 }
+
+#[test]
+fn port_accesses_reach_their_device_or_stop_the_partition() {
+    use crate::addr::IoPort;
+    use crate::vcpu::PioAccess;
+    let sink = std::sync::Arc::new(crate::vdev::console::tests::Lines::default());
+    let mut p = PartitionCtl::new(0, "alpha", 1, RestartPolicy::Halt);
+    let uart = std::sync::Arc::new(crate::vdev::VirtNs16550::new("alpha", sink.clone()));
+    let com1 = crate::addr::Range::new(IoPort::new(0x3f8), 8).unwrap();
+    p.ports.add(com1, alloc::boxed::Box::new(uart)).unwrap();
+    let out = |port: u64, value: u64| VmExit::Pio(PioAccess { port: IoPort::new(port), size: 1, write: Some(value) });
+    assert_eq!(dispatch(&p, 0, &out(0x3f8, u64::from(b'x'))), Action::Stored);
+    assert_eq!(dispatch(&p, 0, &out(0x3f8, u64::from(b'\n'))), Action::Stored);
+    assert_eq!(*sink.0.lock().unwrap(), ["[alpha] x"]);
+    let lsr = VmExit::Pio(PioAccess { port: IoPort::new(0x3fd), size: 1, write: None });
+    assert_eq!(dispatch(&p, 0, &lsr), Action::Load(0x60));
+    let port = IoPort::new(0x80);
+    assert_eq!(dispatch(&p, 0, &out(0x80, 1)), Action::Stop(Stop::Fault(FaultKind::Port { port, write: true })));
+}

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use spin::Mutex;
 
-use super::{BadAccess, ConsoleSink, LineBuffer, MmioDevice};
+use super::{BadAccess, ConsoleSink, LineBuffer, MmioDevice, VirtConsole};
 
 const DR: u64 = 0x000;
 const FR: u64 = 0x018;
@@ -30,8 +30,11 @@ impl VirtPl011 {
         Self { name: String::from(name), line: LineBuffer::new(), regs: Mutex::new([0; 7]), sink }
     }
 
+}
+
+impl VirtConsole for VirtPl011 {
     /// Writes bytes as if the guest had sent them (the console hypercall shares the line).
-    pub fn push(&self, bytes: &[u8]) {
+    fn push(&self, bytes: &[u8]) {
         self.line.write(&self.name, bytes, self.sink.as_ref());
     }
 }

@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use bulkhead_core::addr::GuestPhysAddr;
-use bulkhead_core::partition::{self, Event, FaultKind, Host, PartitionCtl};
+use bulkhead_core::partition::{self, Event, Host, PartitionCtl};
 use spin::Once;
 
 use setup::Part;
@@ -137,25 +137,11 @@ impl Host for RuntimeHost {
 }
 
 fn report(ctl: &PartitionCtl, event: Event) {
-    let name = ctl.name.as_str();
-    match event {
-        Event::VcpuStarted(0) => defmt::info!("partition {=str} started", name),
-        Event::VcpuStarted(i) => defmt::info!("partition {=str} vcpu {=usize} started", name, i),
-        Event::Halted => defmt::info!("partition {=str} halted", name),
-        Event::Restarted(n) => defmt::info!("partition {=str} restarted ({=u32})", name, n),
-        Event::ReloadFailed(why) => defmt::error!("partition {=str} cannot restart: {=str}", name, why),
-        Event::Faulted(f) => {
-            let (what, gpa) = match f.kind {
-                FaultKind::Stage2 { gpa, write: true } => ("write outside its memory", gpa),
-                FaultKind::Stage2 { gpa, write: false } => ("access outside its memory", gpa),
-                FaultKind::Device { gpa, reason } => (reason, gpa),
-                FaultKind::Refused(why) => (why, GuestPhysAddr::new(0)),
-            };
-            defmt::error!(
-                "partition {=str} faulted: {=str} vcpu={=usize} ipa={} pc={=u64:#x} esr={=u64:#x}",
-                name, what, f.vcpu, gpa, f.pc, f.syndrome
-            );
-        }
+    let line = partition::report::line(&ctl.name, &event, "esr");
+    if partition::report::is_error(&event) {
+        defmt::error!("{=str}", line.as_str());
+    } else {
+        defmt::info!("{=str}", line.as_str());
     }
 }
 
