@@ -123,7 +123,7 @@ fn guest_view(platform: &Platform, p: &Partition) -> Result<GuestView, ConfigErr
         windows.push(window(board.console.base, PL011_SIZE, "the virtual console")?);
         interrupts.push(board.console.intid);
     }
-    Ok(GuestView { windows, interrupts })
+    Ok(GuestView { windows, ports: Vec::new(), interrupts })
 }
 
 /// The arm64 boot protocol's placement in the memory region holding the load address

@@ -78,6 +78,7 @@ fn guest_view(platform: &Platform, p: &Partition) -> Result<GuestView, ConfigErr
     }
     Ok(GuestView {
         windows,
+        ports: Vec::new(),
         interrupts,
     })
 }

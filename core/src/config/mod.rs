@@ -5,6 +5,7 @@ mod images;
 mod model;
 mod parse;
 mod platform;
+mod ports;
 mod target;
 mod validate;
 
@@ -12,7 +13,7 @@ pub use error::ConfigError;
 pub use model::*;
 pub use parse::parse;
 pub use platform::{DeviceFilter, Platform, PlatformCpu, PlatformDevice};
-pub use target::{BootImages, Footprint, GuestView, Placement, Target, Window};
+pub use target::{BootImages, Footprint, GuestView, Placement, PortWindow, Target, Window};
 pub use images::{check_boot, check_images};
 pub use validate::check_platform;
 pub use validate::{validate, validate_owned};

@@ -7,7 +7,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::addr::{GuestPhysAddr, HostPhysAddr, Range};
+use crate::addr::{GuestPhysAddr, HostPhysAddr, IoPort, Range};
 
 /// A whole system: the hypervisor's own resources, the partitions and their channels.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +111,8 @@ pub struct Device {
     /// Interrupt ids (GIC INTIDs on ARM, GSIs on x86) from the platform node, routed to
     /// the partition.
     pub interrupts: Vec<u32>,
+    /// I/O port ranges (x86), passed through.
+    pub ports: Vec<Range<IoPort>>,
     /// Whether the device masters DMA (needs identity-placed RAM without an IOMMU).
     pub dma: bool,
 }

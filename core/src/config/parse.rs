@@ -87,6 +87,7 @@ fn partition(node: Node<'_>) -> Result<Partition, ConfigError> {
         path: path.to_string(),
         mmio: Vec::new(),
         interrupts: Vec::new(),
+        ports: Vec::new(),
         dma: false,
     });
     let console_given = node.prop("console").is_some();

@@ -9,7 +9,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::error::ConfigError;
-use crate::addr::{HostPhysAddr, Range};
+use crate::addr::{HostPhysAddr, IoPort, Range};
 use crate::dt::{self, Level, Node, Tree};
 
 /// What a board offers: RAM, CPUs and devices.
@@ -47,11 +47,24 @@ pub struct PlatformDevice {
     /// Interrupt ids decoded by the interrupt parent's binding: GIC INTIDs (SPI n is
     /// 32 + n, PPI n is 16 + n) or, for other controllers, the first specifier cell.
     pub interrupts: Vec<u32>,
+    /// I/O port ranges from `io-ports = <base count …>` (x86).
+    pub ports: Vec<Range<IoPort>>,
     /// Whether the device masters DMA (`dma-coherent`, or `virtio,mmio`).
     pub dma: bool,
     /// Whether it is part of interrupt delivery (`interrupt-controller` or
     /// `msi-controller`); the hypervisor keeps those.
     pub interrupt_controller: bool,
+    /// Whether the platform description reserves it for the hypervisor
+    /// (`bulkhead,hypervisor-owned`: on a PC the PIC, the PIT, PCI configuration ports,
+    /// the keyboard controller's reset line).
+    pub hypervisor_owned: bool,
+}
+
+impl PlatformDevice {
+    /// Whether the hypervisor keeps the device for itself (never a partition's).
+    pub fn kept(&self) -> bool {
+        self.interrupt_controller || self.hypervisor_owned
+    }
 }
 
 impl Platform {
@@ -159,8 +172,8 @@ struct Walker<'t, 'k> {
 impl<'t> Walker<'t, '_> {
     fn visit(&mut self, scope: &Scope<'t>, node: Node<'t>) -> Result<(), ConfigError> {
         let at_root = scope.node.is_root();
-        let names = ["device_type", "reg", "compatible", "interrupt-controller", "msi-controller"];
-        let [device_type, reg, compatible, controller, msi] = node.props_named(names);
+        let names = ["device_type", "reg", "compatible", "interrupt-controller", "msi-controller", "io-ports"];
+        let [device_type, reg, compatible, controller, msi, ports] = node.props_named(names);
         if at_root && device_type.is_some() && node.string("device_type")? == Some("memory") {
             return self.memory(scope, node);
         }
@@ -173,7 +186,8 @@ impl<'t> Walker<'t, '_> {
         if at_root && node.name() == "psci" {
             self.platform.psci_method = node.string("method")?.map(ToString::to_string);
         }
-        if scope.mmio && reg.is_some() && self.wanted(node, compatible, controller.or(msi)) {
+        let addressed = reg.is_some() || ports.is_some();
+        if scope.mmio && addressed && self.wanted(node, compatible, controller.or(msi)) {
             let device = self.device(scope, node)?;
             self.platform.devices.push(device);
         }
@@ -242,9 +256,11 @@ impl<'t> Walker<'t, '_> {
             compatible: compatible.iter().map(|c| c.to_string()).collect(),
             mmio,
             interrupts: self.interrupts(scope, node)?,
+            ports: io_ports(node)?,
             dma: node.prop("dma-coherent").is_some() || compatible.contains(&"virtio,mmio"),
             interrupt_controller: node.prop("interrupt-controller").is_some()
                 || node.prop("msi-controller").is_some(),
+            hypervisor_owned: node.prop("bulkhead,hypervisor-owned").is_some(),
         })
     }
 
@@ -289,6 +305,19 @@ impl<'t> Walker<'t, '_> {
             .by_phandle(phandle)
             .ok_or_else(|| ConfigError::property(&node.path(), property, reason()))
     }
+}
+
+/// `io-ports = <base count …>`: ranges of the 64 KiB I/O space.
+fn io_ports(node: Node<'_>) -> Result<Vec<Range<IoPort>>, ConfigError> {
+    let mut ports = Vec::new();
+    for pair in node.entries("io-ports", 2)?.chunks_exact(2) {
+        let (base, count) = (u64::from(pair[0]), u64::from(pair[1]));
+        let range = Range::<IoPort>::new(IoPort::new(base), count)
+            .filter(|r| r.last().as_u64() <= 0xffff)
+            .ok_or_else(|| ConfigError::property(&node.path(), "io-ports", format!("{base:#x} + {count:#x} is not inside ports 0..=0xffff")))?;
+        ports.push(range);
+    }
+    Ok(ports)
 }
 
 /// The interrupt parent's `#interrupt-cells` (at least 1).

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use super::error::ConfigError;
 use super::model::Partition;
 use super::platform::Platform;
-use crate::addr::{GuestPhysAddr, HostPhysAddr, Range};
+use crate::addr::{GuestPhysAddr, HostPhysAddr, IoPort, Range};
 
 /// A guest-physical window the hypervisor emulates (an interrupt controller, a virtual
 /// console): nothing of the partition's may be mapped over it.
@@ -26,12 +26,24 @@ pub struct Window {
     pub what: String,
 }
 
+/// An I/O-port range the hypervisor emulates in a partition (x86: the virtual console,
+/// the ACPI PM and reset ports).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortWindow {
+    /// The ports.
+    pub range: Range<IoPort>,
+    /// What they are, for messages.
+    pub what: String,
+}
+
 /// What the hypervisor gives one partition besides its config: the windows it emulates
 /// and the interrupt ids it uses itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestView {
     /// Emulated windows.
     pub windows: Vec<Window>,
+    /// Emulated I/O ports.
+    pub ports: Vec<PortWindow>,
     /// Interrupt ids the partition receives from the hypervisor (its timers, the
     /// virtual console): no doorbell or passthrough device may use them.
     pub interrupts: Vec<u32>,

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use super::error::{gpa_range, hpa_range, ConfigError};
 use super::model::{Channel, Config, ConsoleKind, Device, MemoryRegion, Partition};
 use super::platform::{Platform, PlatformDevice};
+use super::ports::PortClaims;
 use super::target::{GuestView, Target};
 use crate::addr::{GuestPhysAddr, HostPhysAddr, Range, PAGE_SIZE};
 use crate::dt::Quoted;
@@ -99,6 +100,8 @@ struct Checker<'c> {
     views: Vec<GuestView>,
     /// Interrupt lines held by the hypervisor's console and the partitions' devices.
     lines: Vec<LineClaim<'c>>,
+    /// I/O ports held by the hypervisor's console and the partitions' devices.
+    ports: PortClaims<'c>,
     /// CPU id to the partition holding it (a few of them: a list, not a map).
     cpus: Vec<(u64, &'c str)>,
     /// Device path to the partition holding it.
@@ -122,11 +125,13 @@ impl<'c> Checker<'c> {
         ram.extend(config.channels.iter().map(channel_claim));
         let mut pages = Vec::new();
         let mut lines = Vec::new();
+        let mut ports = PortClaims::default();
         if let Some(console) = &hv.console {
             let device = hypervisor_console(platform, target, console)?;
             pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
             let owner = || String::from("the hypervisor");
             lines.extend(device.interrupts.iter().map(|&id| LineClaim { id, device: &device.path, owner: owner() }));
+            ports.claim(device, "the hypervisor", &[]).map_err(|reason| ConfigError::property("/hypervisor", "console", reason))?;
         }
         for device in platform.devices.iter().filter(|d| d.interrupt_controller) {
             pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
@@ -137,6 +142,7 @@ impl<'c> Checker<'c> {
             target,
             views: Vec::new(),
             lines,
+            ports,
             cpus: Vec::new(),
             devices: Vec::new(),
             ram,
@@ -287,6 +293,9 @@ impl<'c> Checker<'c> {
                 path = Quoted(path)
             ));
         }
+        if device.hypervisor_owned {
+            return error(format!("{path} is a device the hypervisor keeps", path = Quoted(path)));
+        }
         if self.config.hypervisor.console.as_deref() == Some(path) {
             return error(format!("{path} is the hypervisor's console", path = Quoted(path)));
         }
@@ -315,6 +324,9 @@ impl<'c> Checker<'c> {
             in_view.map_err(|e| ConfigError { reason: format!("{}: {}", Quoted(path), e.reason), ..e })?;
         }
         self.claim_lines(p, device)?;
+        let owner = format!("partition {}", Quoted(&p.name));
+        let view_ports = &self.views.last().unwrap_or(&EMPTY_VIEW).ports;
+        self.ports.claim(device, &owner, view_ports).map_err(|reason| ConfigError::property(&p.node, "devices", reason))?;
         if let Some((mmio, region)) = guest_collision(p, device) {
             let reason = format!(
                 "{} is mapped at {} (guest = host), which overlaps {} ({})",
@@ -338,6 +350,7 @@ impl<'c> Checker<'c> {
             path: device.path.clone(),
             mmio: device.mmio.clone(),
             interrupts: device.interrupts.clone(),
+            ports: device.ports.clone(),
             dma: device.dma,
         })
     }
@@ -619,7 +632,7 @@ fn hypervisor_console<'p>(platform: &'p Platform, target: &Target, path: &str) -
     Ok(device)
 }
 
-static EMPTY_VIEW: GuestView = GuestView { windows: Vec::new(), interrupts: Vec::new() };
+static EMPTY_VIEW: GuestView = GuestView { windows: Vec::new(), ports: Vec::new(), interrupts: Vec::new() };
 
 /// A passthrough MMIO range as the partition sees it: at the same address.
 fn guest_view(mmio: &Range<HostPhysAddr>) -> Range<GuestPhysAddr> {

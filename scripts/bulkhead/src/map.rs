@@ -114,6 +114,9 @@ fn device_line(device: &Device) -> String {
     for mmio in &device.mmio {
         let _ = write!(line, "  MMIO {}", hpa(mmio));
     }
+    for ports in &device.ports {
+        let _ = write!(line, "  ports {}..{:#x}", ports.start, ports.start.as_u64() + ports.size);
+    }
     if !device.interrupts.is_empty() {
         let irqs: Vec<String> = device.interrupts.iter().map(u32::to_string).collect();
         let _ = write!(line, "  IRQ {}", irqs.join(","));
@@ -232,6 +235,7 @@ mod tests {
             path: "/pl011@9000000".into(),
             mmio: vec![Range::<HostPhysAddr>::new(HostPhysAddr::new(0x900_0000), 0x1000).unwrap()],
             interrupts: vec![33],
+            ports: vec![],
             dma: false,
         };
         let boot = Boot {

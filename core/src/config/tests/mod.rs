@@ -155,7 +155,7 @@ fn test_view(platform: &Platform, p: &Partition) -> Result<GuestView, ConfigErro
         windows.push(window(uart.mmio[0].start.as_u64(), 0x1000, "the virtual console"));
         interrupts.extend(uart.interrupts.first());
     }
-    Ok(GuestView { windows, interrupts })
+    Ok(GuestView { windows, ports: Vec::new(), interrupts })
 }
 
 fn test_place(p: &Partition, images: &BootImages<'_>) -> Result<Placement, ConfigError> {

@@ -70,7 +70,7 @@ fn every_optional_property_parses() {
     assert_eq!(alpha.boot.bootargs.as_deref(), Some("console=ttyAMA0"));
     assert_eq!(alpha.boot.load, Some(GuestPhysAddr::new(0x5008_0000)));
     let path_only =
-        |path: &str| Device { path: path.into(), mmio: vec![], interrupts: vec![], dma: false };
+        |path: &str| Device { path: path.into(), mmio: vec![], interrupts: vec![], ports: vec![], dma: false };
     assert_eq!(alpha.devices, vec![path_only("/pl031@9010000"), path_only("/virtio_mmio@a000000")]);
     assert_eq!(alpha.console, ConsoleKind::Passthrough("/pl031@9010000".into()));
     // Regions keep config order: the placed one comes first in this source.

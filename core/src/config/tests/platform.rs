@@ -29,8 +29,10 @@ fn board_platform_describes_qemu_virt() {
             compatible: vec!["arm,pl011".into(), "arm,primecell".into()],
             mmio: vec![hpa(0x900_0000, 0x1000)],
             interrupts: vec![33],
+            ports: vec![],
             dma: false,
             interrupt_controller: false,
+            hypervisor_owned: false,
         })
     );
     let gic = board.device("/intc@8000000").unwrap();

@@ -163,3 +163,39 @@ fn doorbells_must_be_free_valid_interrupts() {
         r#"/channels/two: doorbell: 40 is already the doorbell of /channels/one in partition "beta""#
     );
 }
+
+/// Port devices: two UART-like devices whose ranges overlap, a kept device, one clear.
+const PORTS: &str = r#"
+    com2 { compatible = "ns16550a"; io-ports = <0x2f8 8>; };
+    alias2 { compatible = "acme,port"; io-ports = <0x2fc 4>; };
+    pic { compatible = "intel,8259"; io-ports = <0x20 2>; bulkhead,hypervisor-owned; };
+    gpio { compatible = "acme,gpio"; io-ports = <0x500 16>; };
+"#;
+
+#[test]
+fn io_ports_are_read_from_the_platform() {
+    let p = platform_with(PORTS);
+    let com2 = p.device("/com2").expect("a port-only device is a device");
+    assert_eq!(com2.ports.len(), 1);
+    assert_eq!((com2.ports[0].start.as_u64(), com2.ports[0].size), (0x2f8, 8));
+    assert!(p.device("/pic").unwrap().kept());
+    let bad = platform_with_err(r#"bad { io-ports = <0xfffc 8>; };"#);
+    assert_eq!(bad, "/bad: io-ports: 0xfffc + 0x8 is not inside ports 0..=0xffff");
+}
+
+fn platform_with_err(nodes: &str) -> String {
+    let end = BOARD_PLATFORM.rfind("};").expect("root closes");
+    let source = format!("{}{nodes}\n{}", &BOARD_PLATFORM[..end], &BOARD_PLATFORM[end..]);
+    Platform::from_dtb(&dtc(&source)).unwrap_err().to_string()
+}
+
+#[test]
+fn port_ranges_are_owned_once_and_kept_devices_never() {
+    let source = two(r#"devices = "/gpio", "/com2"; console = "virtual";"#, r#"devices = "/alias2";"#, "");
+    assert_eq!(
+        check_on(&platform_with(PORTS), &source),
+        r#"/partitions/beta: devices: "/alias2": ports PORT:0x2fc..PORT:0x300 overlap PORT:0x2f8..PORT:0x300 ("/com2") of partition "alpha""#
+    );
+    let kept = two(r#"devices = "/pic";"#, "", "");
+    assert_eq!(check_on(&platform_with(PORTS), &kept), r#"/partitions/alpha: devices: "/pic" is a device the hypervisor keeps"#);
+}

@@ -43,6 +43,7 @@ fn devices_are_resolved_from_the_platform() {
             path: "/pl031@9010000".into(),
             mmio: mmio(0x901_0000, 0x1000),
             interrupts: vec![34],
+            ports: vec![],
             dma: false
         }]
     );
@@ -52,6 +53,7 @@ fn devices_are_resolved_from_the_platform() {
             path: "/virtio_mmio@a000000".into(),
             mmio: mmio(0xa00_0000, 0x200),
             interrupts: vec![48],
+            ports: vec![],
             dma: true
         }]
     );

@@ -230,6 +230,7 @@ fn partition_config_becomes_spec() {
             path: "/virtio_mmio@a003e00".to_string(),
             mmio: vec![],
             interrupts: vec![79],
+            ports: vec![],
             dma: true,
         }],
         boot: Boot {

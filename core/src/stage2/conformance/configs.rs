@@ -109,10 +109,12 @@ pub fn config_platform() -> Platform {
             .map(|&(start, size)| hpa_range(start, size))
             .collect(),
         interrupts: interrupts.to_vec(),
+        ports: Vec::new(),
         dma: compatible
             .iter()
             .any(|&c| c == "virtio,mmio" || c == "qemu,fw-cfg-mmio"),
         interrupt_controller: controller,
+        hypervisor_owned: false,
     };
     let cpu = |id: u64| PlatformCpu {
         id,
@@ -491,6 +493,7 @@ impl Layout<'_> {
             path: d.path.clone(),
             mmio: Vec::new(),
             interrupts: Vec::new(),
+            ports: Vec::new(),
             dma: false,
         };
         let mut p = Partition {
