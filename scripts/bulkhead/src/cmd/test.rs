@@ -134,6 +134,7 @@ const TARGET_BUILDS: &[(&str, &str)] = &[
     ("bulkhead-x86_64", "x86_64-unknown-none"),
     ("bulkhead-drivers", "aarch64-unknown-none"),
     ("bulkhead-qemu-virt-arm64", "aarch64-unknown-none-softfloat"),
+    ("bulkhead-bochs-x86_64", "x86_64-unknown-none"),
     ("bulkhead-testguest-aarch64", "aarch64-unknown-none"),
 ];
 
