@@ -20,23 +20,38 @@ pub struct Expect {
     pub lines: Vec<Regex>,
 }
 
-/// A heartbeat whose sequence numbers must be consecutive and whose time stamps close.
+/// A heartbeat whose sequence numbers must be consecutive and whose beats keep their
+/// own measured period.
 #[derive(Debug, Clone)]
 pub struct Cadence {
     /// The partition that prints the heartbeat.
     pub partition: String,
     /// Pattern with named groups `n` (sequence number) and `t` (counter value in ticks).
     pub pattern: Regex,
-    /// Heartbeats needed before the scenario can succeed.
+    /// Heartbeats needed before the scenario can succeed (at least [`PERIOD_GAPS`] + 1,
+    /// so that the period is measured before the cadence can be met).
     pub min_count: u64,
-    /// Largest allowed difference of consecutive `t` values, in ticks.
-    pub max_gap: u64,
+    /// Largest allowed gap between consecutive beats, in measured periods (the median
+    /// gap): above 1 (jitter) and below 2 (one lost beat must fail).
+    pub max_periods: f64,
+    /// The heartbeat's nominal period in ticks, if known: the measured period must then
+    /// lie within [`PERIOD_TOLERANCE_PERCENT`] of it (a uniformly slowed heartbeat has a
+    /// longer median and would otherwise pass the relative check).
+    pub period: Option<u64>,
     /// A line (matched against whole lines, prefix included) after which the heartbeat
     /// must go on: proves the cadence held *across* an event, not only before it.
     pub after: Option<Regex>,
     /// Heartbeats needed after `after` was seen.
     pub min_after: u64,
 }
+
+/// The default [`Cadence::max_periods`].
+pub const DEFAULT_MAX_PERIODS: f64 = 1.5;
+/// Gaps (consecutive beat pairs) needed before the period counts as measured; until
+/// then no gap is judged, and a cadence cannot be met.
+pub const PERIOD_GAPS: usize = 4;
+/// How far (in percent) the measured period may be from [`Cadence::period`].
+pub const PERIOD_TOLERANCE_PERCENT: u64 = 10;
 
 /// Everything a scenario checks in its output.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +100,15 @@ struct Beat {
     t: u64,
 }
 
+/// The time between two consecutive heartbeats.
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    /// Sequence numbers of the beats before and after it.
+    from: u64,
+    to: u64,
+    ticks: u64,
+}
+
 /// What has been seen of one [`Cadence`].
 #[derive(Debug, Clone, Default)]
 struct CadenceState {
@@ -92,7 +116,30 @@ struct CadenceState {
     last: Option<Beat>,
     /// The heartbeat count when the `after` line was seen.
     after_at: Option<u64>,
-    max_seen_gap: u64,
+    /// Every gap so far, in ticks, sorted: the period is their median.
+    gaps: Vec<u64>,
+    /// The largest gap so far (the first of equals).
+    worst: Option<Gap>,
+    /// The output line number of the last heartbeat.
+    last_line: usize,
+    /// Heartbeats needed to close the gap that was open when everything else was met.
+    close_at: u64,
+}
+
+impl CadenceState {
+    /// The measured period: the (lower) median gap, once [`PERIOD_GAPS`] gaps were seen.
+    fn period(&self) -> Option<u64> {
+        (self.gaps.len() >= PERIOD_GAPS).then(|| self.gaps[(self.gaps.len() - 1) / 2])
+    }
+
+    /// Records one gap.
+    fn add_gap(&mut self, gap: Gap) {
+        let at = self.gaps.partition_point(|&g| g <= gap.ticks);
+        self.gaps.insert(at, gap.ticks);
+        if self.worst.is_none_or(|w| gap.ticks > w.ticks) {
+            self.worst = Some(gap);
+        }
+    }
 }
 
 /// Feeds lines through a scenario's [`Checks`] and keeps the verdict.
@@ -102,6 +149,8 @@ pub struct Checker<'a> {
     cursors: Vec<usize>,
     cadence: Vec<CadenceState>,
     lines_seen: usize,
+    /// Every expectation and cadence count was met (see [`Checker::progress`]).
+    all_met: bool,
     failure: Option<String>,
 }
 
@@ -113,6 +162,7 @@ impl<'a> Checker<'a> {
             cursors: vec![0; checks.expect.len()],
             cadence: vec![CadenceState::default(); checks.cadence.len()],
             lines_seen: 0,
+            all_met: false,
             failure: None,
         }
     }
@@ -123,6 +173,11 @@ impl<'a> Checker<'a> {
             return self.progress();
         }
         self.lines_seen += 1;
+        if crate::log::is_boot_refusal(line) {
+            // Always a failure, whatever the scenario forbids: nothing started.
+            self.failure = Some(format!("the hypervisor refused to boot: {line}"));
+            return self.progress();
+        }
         if let Some(re) = self.checks.never.iter().find(|re| re.is_match(line)) {
             self.failure = Some(format!(
                 "output line {} matches forbidden /{re}/: {line}",
@@ -144,10 +199,37 @@ impl<'a> Checker<'a> {
         for i in 0..self.checks.cadence.len() {
             if let Err(reason) = self.cadence_line(i, line, source, text) {
                 self.failure = Some(reason);
-                break;
+                return self.progress();
+            }
+        }
+        if !self.all_met && self.counts_met() {
+            // The verdict is not final yet: each heartbeat's gap since its last beat is
+            // still open, and a neighbour that went quiet just now must not pass. One
+            // more beat of each closes that gap and is judged like every other (a beat
+            // on this very line closed its gap already).
+            self.all_met = true;
+            for state in &mut self.cadence {
+                state.close_at = state.count + u64::from(state.last_line != self.lines_seen);
             }
         }
         self.progress()
+    }
+
+    /// Whether every expectation and every cadence's counts are met.
+    fn counts_met(&self) -> bool {
+        let expects_met = self
+            .checks
+            .expect
+            .iter()
+            .zip(&self.cursors)
+            .all(|(e, &c)| c == e.lines.len());
+        expects_met
+            && self
+                .checks
+                .cadence
+                .iter()
+                .zip(&self.cadence)
+                .all(|(c, s)| cadence_met(c, s))
     }
 
     /// Updates cadence `i` with one line; an error is a broken cadence.
@@ -181,32 +263,30 @@ impl<'a> Checker<'a> {
             t: field("t")?,
         };
         if let Some(prev) = state.last {
-            let gap = step(who, prev, beat, spec.max_gap)?;
-            state.max_seen_gap = state.max_seen_gap.max(gap);
+            let ticks = step(who, prev, beat)?;
+            state.add_gap(Gap {
+                from: prev.n,
+                to: beat.n,
+                ticks,
+            });
         }
         state.last = Some(beat);
         state.count += 1;
-        Ok(())
+        state.last_line = self.lines_seen;
+        // Judged again on every beat: the period is the median of *all* gaps so far, so
+        // the verdict when the scenario is satisfied covers every beat it saw, the last
+        // one included (this runs before `progress` is asked).
+        judge(spec, state)
     }
 
-    /// The verdict on the lines seen so far.
+    /// The verdict on the lines seen so far: satisfied once every expectation and
+    /// cadence count is met *and* every heartbeat has beaten once more since (closing
+    /// its last gap, which is judged), failed as soon as any check fails.
     pub fn progress(&self) -> Progress {
         if let Some(reason) = &self.failure {
             return Progress::Failed(reason.clone());
         }
-        let expects_met = self
-            .checks
-            .expect
-            .iter()
-            .zip(&self.cursors)
-            .all(|(e, &c)| c == e.lines.len());
-        let cadences_met = self
-            .checks
-            .cadence
-            .iter()
-            .zip(&self.cadence)
-            .all(|(c, s)| cadence_met(c, s));
-        if expects_met && cadences_met {
+        if self.all_met && self.cadence.iter().all(|s| s.count >= s.close_at) {
             Progress::Satisfied
         } else {
             Progress::Pending
@@ -228,6 +308,13 @@ impl<'a> Checker<'a> {
         for (spec, state) in self.checks.cadence.iter().zip(&self.cadence) {
             if !cadence_met(spec, state) {
                 out.push(cadence_shortfall(spec, state));
+            } else if self.all_met && state.count < state.close_at {
+                let last = state.last.map_or(0, |b| b.n);
+                out.push(format!(
+                    "[{}] heartbeat: no beat after heartbeat {last} since everything else was met \
+                     (its gap is still open)",
+                    spec.partition
+                ));
             }
         }
         out.join("\n")
@@ -242,16 +329,25 @@ impl<'a> Checker<'a> {
         );
         for (spec, state) in self.checks.cadence.iter().zip(&self.cadence) {
             out.push_str(&format!(
-                "; [{}] {} heartbeats, largest gap {} ticks",
-                spec.partition, state.count, state.max_seen_gap
+                "; [{}] {} heartbeats",
+                spec.partition, state.count
             ));
+            if let (Some(period), Some(worst)) = (state.period(), state.worst) {
+                out.push_str(&format!(
+                    ", period {period} ticks, largest gap {} ticks = {:.2} periods (heartbeat {} to {})",
+                    worst.ticks,
+                    periods(worst.ticks, period),
+                    worst.from,
+                    worst.to
+                ));
+            }
         }
         out
     }
 }
 
 /// Checks one heartbeat against the one before it; returns the gap in ticks.
-fn step(who: &str, prev: Beat, beat: Beat, max_gap: u64) -> Result<u64, String> {
+fn step(who: &str, prev: Beat, beat: Beat) -> Result<u64, String> {
     let next = prev.n.wrapping_add(1);
     if beat.n != next {
         return Err(format!(
@@ -259,29 +355,66 @@ fn step(who: &str, prev: Beat, beat: Beat, max_gap: u64) -> Result<u64, String> 
             beat.n, prev.n
         ));
     }
-    let gap = beat.t.checked_sub(prev.t).ok_or_else(|| {
-        format!(
+    match beat.t.checked_sub(prev.t) {
+        None => Err(format!(
             "[{who}] counter went backwards: t={} after t={}",
             beat.t, prev.t
-        )
-    })?;
-    if gap > max_gap {
-        return Err(format!(
-            "[{who}] heartbeat {} came {gap} ticks after heartbeat {} (max_gap {max_gap})",
-            beat.n, prev.n
-        ));
+        )),
+        Some(0) => Err(format!(
+            "[{who}] counter did not advance: heartbeats {} and {} both at t={}",
+            prev.n, beat.n, beat.t
+        )),
+        Some(gap) => Ok(gap),
     }
-    Ok(gap)
 }
 
-/// Whether one cadence has seen enough heartbeats (before and after its event).
+/// Judges every gap so far against the period measured so far (once there is one): the
+/// largest gap must not exceed `max_periods` periods, and the period must be near the
+/// nominal one if the scenario gives it.
+fn judge(spec: &Cadence, state: &CadenceState) -> Result<(), String> {
+    let (Some(period), Some(worst)) = (state.period(), state.worst) else {
+        return Ok(());
+    };
+    let who = &spec.partition;
+    let gaps = state.gaps.len();
+    if let Some(nominal) = spec.period {
+        let slack = nominal.saturating_mul(PERIOD_TOLERANCE_PERCENT) / 100;
+        if period.abs_diff(nominal) > slack {
+            return Err(format!(
+                "[{who}] heartbeat period is {period} ticks (median of {gaps} gaps), \
+                 not within {PERIOD_TOLERANCE_PERCENT}% of the nominal {nominal}"
+            ));
+        }
+    }
+    let limit = (period as f64 * spec.max_periods) as u64;
+    if worst.ticks > limit {
+        return Err(format!(
+            "[{who}] heartbeat {} came {} ticks after heartbeat {}: {:.2} periods \
+             (period {period} ticks, median of {gaps} gaps; limit {} periods = {limit} ticks)",
+            worst.to,
+            worst.ticks,
+            worst.from,
+            periods(worst.ticks, period),
+            spec.max_periods
+        ));
+    }
+    Ok(())
+}
+
+/// `ticks` in periods, for messages.
+fn periods(ticks: u64, period: u64) -> f64 {
+    ticks as f64 / period.max(1) as f64
+}
+
+/// Whether one cadence has seen enough heartbeats (before and after its event) and
+/// has a measured period (so that every gap was judged).
 fn cadence_met(spec: &Cadence, state: &CadenceState) -> bool {
     let after_met = match (&spec.after, state.after_at) {
         (None, _) => true,
         (Some(_), None) => false,
         (Some(_), Some(at)) => state.count - at >= spec.min_after,
     };
-    state.count >= spec.min_count && after_met
+    state.count >= spec.min_count && after_met && state.period().is_some()
 }
 
 /// Says why a cadence is not met yet.
@@ -297,9 +430,13 @@ fn cadence_shortfall(spec: &Cadence, state: &CadenceState) -> String {
             state.count - at,
             spec.min_after
         ),
-        _ => format!(
+        _ if state.count < spec.min_count => format!(
             "[{who}] heartbeat: {} of {} heartbeats",
             state.count, spec.min_count
+        ),
+        _ => format!(
+            "[{who}] heartbeat: {} of {PERIOD_GAPS} gaps needed to measure its period",
+            state.gaps.len()
         ),
     }
 }

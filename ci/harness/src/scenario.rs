@@ -6,7 +6,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::check::{Cadence, Checks, Expect};
+use crate::check::{Cadence, Checks, Expect, DEFAULT_MAX_PERIODS, PERIOD_GAPS};
 use crate::disk::Disk;
 
 /// One scenario: what to boot, how long to wait and what the output must show.
@@ -83,7 +83,8 @@ struct RawCadence {
     partition: String,
     pattern: String,
     min_count: u64,
-    max_gap: u64,
+    max_periods: Option<f64>,
+    period: Option<u64>,
     after: Option<String>,
     min_after: Option<u64>,
 }
@@ -222,15 +223,25 @@ fn cadence(i: usize, raw: RawCadence) -> Result<Cadence, String> {
             ));
         }
     }
-    if raw.min_count < 2 {
+    let enough = PERIOD_GAPS as u64 + 1;
+    if raw.min_count < enough {
         return Err(format!(
-            "{}: {} heartbeats cannot show a cadence; use 2 or more",
+            "{}: {} heartbeats cannot measure a period ({PERIOD_GAPS} gaps); use {enough} or more",
             field("min_count"),
             raw.min_count
         ));
     }
-    if raw.max_gap == 0 {
-        return Err(format!("{}: must be positive", field("max_gap")));
+    let max_periods = raw.max_periods.unwrap_or(DEFAULT_MAX_PERIODS);
+    // Written as a negated range test so that NaN (every comparison false) is refused too.
+    if !(max_periods > 1.0 && max_periods < 2.0) {
+        return Err(format!(
+            "{}: {max_periods} must lie between 1 (normal jitter would fail) and 2 (a lost \
+             beat, a gap of 2 periods, would pass)",
+            field("max_periods")
+        ));
+    }
+    if raw.period == Some(0) {
+        return Err(format!("{}: must be positive", field("period")));
     }
     let after = raw
         .after
@@ -247,7 +258,8 @@ fn cadence(i: usize, raw: RawCadence) -> Result<Cadence, String> {
         partition: raw.partition,
         pattern,
         min_count: raw.min_count,
-        max_gap: raw.max_gap,
+        max_periods,
+        period: raw.period,
         after,
         min_after: raw.min_after.unwrap_or(3),
     })

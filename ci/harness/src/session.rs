@@ -140,8 +140,8 @@ fn describe(status: Option<ExitStatus>) -> String {
 
 /// The board's emulator command for scenarios: `qemu` in `boards/<board>/board.toml`
 /// followed by its `scenario_qemu` arguments (deterministic time: with `-icount` the
-/// guests' timers run on instructions, so a loaded host cannot fake a heartbeat gap and
-/// a real one is the hypervisor's).
+/// guests' timers run on instructions, so a loaded host cannot fake a heartbeat gap;
+/// QEMU's own round-robin of the vCPUs still can, see doc/testing.md, "Cadence").
 fn qemu_command(root: &Path, board: &str) -> Result<Vec<String>, String> {
     #[derive(serde::Deserialize)]
     struct Board {

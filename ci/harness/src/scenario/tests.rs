@@ -21,7 +21,7 @@ lines = ["^hello alpha", "^hb 5 "]
 partition = "beta"
 pattern = '^hb (?P<n>\d+) t=(?P<t>\d+)'
 min_count = 20
-max_gap = 6250000
+period = 625000
 after = "partition alpha faulted"
 "#;
 
@@ -40,7 +40,13 @@ fn valid_file_with_defaults() {
     assert_eq!(s.timeout, Duration::from_secs(60));
     assert!(s.qemu_extra.is_empty());
     assert_eq!(s.checks.expect[0].lines.len(), 2);
-    assert_eq!(s.checks.cadence[0].min_after, 3, "min_after defaults to 3");
+    let cadence = &s.checks.cadence[0];
+    assert_eq!(cadence.min_after, 3, "min_after defaults to 3");
+    assert_eq!(cadence.max_periods, 1.5, "max_periods defaults to 1.5");
+    assert_eq!(cadence.period, Some(625000));
+    let s = parse(&VALID.replace("period = 625000", "max_periods = 1.25")).unwrap();
+    assert_eq!(s.checks.cadence[0].max_periods, 1.25);
+    assert_eq!(s.checks.cadence[0].period, None, "period is optional");
 }
 
 #[test]
@@ -76,7 +82,12 @@ fn unknown_field_is_rejected() {
         &VALID.replace("timeout = 60", "timeout = 60\ntimout = 5"),
         "unknown field `timout`",
     );
-    rejected(&VALID.replace("max_gap", "max_gap_ticks"), "max_gap");
+    rejected(&VALID.replace("period", "period_ticks"), "period_ticks");
+    // The old absolute limit is gone: a file still using it is refused, not ignored.
+    rejected(
+        &VALID.replace("period = 625000", "max_gap = 6250000"),
+        "unknown field `max_gap`",
+    );
 }
 
 #[test]
@@ -104,12 +115,24 @@ fn cadence_pattern_needs_both_groups() {
 #[test]
 fn cadence_limits_are_checked() {
     rejected(
-        &VALID.replace("min_count = 20", "min_count = 1"),
-        "cadence[0].min_count",
+        &VALID.replace("min_count = 20", "min_count = 4"),
+        "cadence[0].min_count: 4 heartbeats cannot measure a period (4 gaps); use 5 or more",
+    );
+    assert!(parse(&VALID.replace("min_count = 20", "min_count = 5")).is_ok());
+    // A limit of 2 periods or more lets a lost beat pass; 1 or less fails plain jitter.
+    for bad in ["2.0", "2.5", "1.0", "0.5", "nan", "inf"] {
+        rejected(
+            &VALID.replace("period = 625000", &format!("max_periods = {bad}")),
+            "cadence[0].max_periods",
+        );
+    }
+    rejected(
+        &VALID.replace("period = 625000", "max_periods = 2"),
+        "max_periods",
     );
     rejected(
-        &VALID.replace("max_gap = 6250000", "max_gap = 0"),
-        "cadence[0].max_gap",
+        &VALID.replace("period = 625000", "period = 0"),
+        "cadence[0].period: must be positive",
     );
     let no_after = VALID.replace("after = \"partition alpha faulted\"", "min_after = 2");
     rejected(&no_after, "min_after: only meaningful with `after`");
