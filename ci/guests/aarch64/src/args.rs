@@ -17,6 +17,12 @@ pub struct Args {
     pub reset_after: u64,
     /// Heartbeats before SYSTEM_OFF (`off_after=`), 3 by default.
     pub off_after: u64,
+    /// An SPI the partition does not own, for `test=gicd-foreign` (`foreign=<intid>`).
+    pub foreign: Option<u32>,
+    /// Which undecodable access `test=odd-mmio` makes (`kind=`), `pair` by default.
+    pub kind: &'static str,
+    /// Interrupts between two `storm <k>` lines of `test=timer-storm` (`every=`).
+    pub every: u64,
 }
 
 impl Default for Args {
@@ -29,6 +35,9 @@ impl Default for Args {
             after: 3,
             reset_after: 3,
             off_after: 3,
+            foreign: None,
+            kind: "pair",
+            every: 10_000,
         }
     }
 }
@@ -65,6 +74,9 @@ fn apply(args: &mut Args, key: &str, value: &'static str) -> Option<()> {
         "after" => args.after = dec(value)?,
         "reset_after" => args.reset_after = dec(value)?,
         "off_after" => args.off_after = dec(value)?,
+        "foreign" => args.foreign = Some(u32::try_from(dec(value)?).ok()?),
+        "kind" => args.kind = value,
+        "every" => args.every = dec(value).filter(|&n| n > 0)?,
         _ => {}
     }
     Some(())

@@ -4,6 +4,7 @@
 //! chapter 12.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{say, timer};
 
@@ -40,6 +41,12 @@ const PRIORITY: u32 = 0x80;
 const SPECIAL_INTID: u32 = 1020;
 /// Polls before giving up on RWP or ChildrenAsleep.
 const POLL_LIMIT: usize = 1_000_000;
+/// SGIs and PPIs: the INTIDs a redistributor holds, and those [`set_handler`] takes.
+const PRIVATE_INTIDS: usize = 32;
+
+/// Handler of each SGI/PPI (a `fn(u32)` as usize; 0: none). The virtual timer's default
+/// handler is the heartbeat ([`timer::on_tick`]).
+static HANDLERS: [AtomicUsize; PRIVATE_INTIDS] = [const { AtomicUsize::new(0) }; PRIVATE_INTIDS];
 
 /// Turns on affinity routing and Group 1 in the distributor (ARE first: IHI 0069 12.9.4).
 pub fn init_distributor(gicd: usize) {
@@ -61,17 +68,47 @@ pub fn init_cpu(gicr_base: usize, gicr_size: usize) -> Result<(), &'static str> 
     if !poll(|| read32(rd + GICR_WAKER) & WAKER_CHILDREN_ASLEEP == 0) {
         return Err("redistributor stays asleep");
     }
+    enable_in(rd, VTIMER_INTID);
+    init_cpu_interface();
+    Ok(())
+}
+
+/// Enables SGI or PPI `intid` (below 32) in Group 1 in this vCPU's redistributor, after
+/// [`init_cpu`]. Give it a handler first ([`set_handler`]): the rest are unexpected.
+pub fn enable_private(gicr_base: usize, gicr_size: usize, intid: u32) -> Result<(), &'static str> {
+    if intid as usize >= PRIVATE_INTIDS {
+        return Err("not an SGI or PPI");
+    }
+    let rd = find_redistributor(gicr_base, gicr_size).ok_or("no redistributor matches MPIDR")?;
+    enable_in(rd, intid);
+    Ok(())
+}
+
+/// Group 1, priority [`PRIORITY`], enabled: SGI/PPI `intid` in redistributor `rd`.
+fn enable_in(rd: usize, intid: u32) {
     let sgi = rd + SGI_FRAME;
-    let bit = 1 << VTIMER_INTID;
+    let bit = 1 << intid;
     write32(sgi + GICR_IGROUPR0, read32(sgi + GICR_IGROUPR0) | bit);
     // Word access to IPRIORITYR: byte lanes are allowed but not every emulator has them.
-    let prio = sgi + GICR_IPRIORITYR + (VTIMER_INTID as usize & !3);
-    let shift = (VTIMER_INTID % 4) * 8;
+    let prio = sgi + GICR_IPRIORITYR + (intid as usize & !3);
+    let shift = (intid % 4) * 8;
     let old = read32(prio) & !(0xff << shift);
     write32(prio, old | PRIORITY << shift);
     write32(sgi + GICR_ISENABLER0, bit);
-    init_cpu_interface();
-    Ok(())
+}
+
+/// Makes `handler(intid)` handle SGI or PPI `intid` (below 32) on every vCPU, replacing
+/// the default (the heartbeat for the virtual timer, `FAIL unexpected interrupt` else).
+pub fn set_handler(intid: u32, handler: fn(u32)) {
+    if let Some(slot) = HANDLERS.get(intid as usize) {
+        slot.store(handler as usize, Ordering::SeqCst);
+    }
+}
+
+fn handler(intid: u32) -> Option<fn(u32)> {
+    let raw = HANDLERS.get(intid as usize)?.load(Ordering::SeqCst);
+    // SAFETY: a non-zero slot only ever holds a `fn(u32)` stored by set_handler.
+    (raw != 0).then(|| unsafe { core::mem::transmute::<usize, fn(u32)>(raw) })
 }
 
 /// Walks the redistributor frames until `GICR_TYPER.Affinity_Value` equals ours.
@@ -129,7 +166,8 @@ fn init_cpu_interface() {
     };
 }
 
-/// Acknowledges one Group 1 interrupt, handles it, and ends it.
+/// Acknowledges one Group 1 interrupt, handles it, and ends it. An interrupt without a
+/// handler was never enabled by the guest: it prints `FAIL unexpected interrupt <intid>`.
 pub fn handle_irq() {
     let iar: u64;
     // SAFETY: reading ICC_IAR1_EL1 acknowledges the highest-priority pending interrupt.
@@ -138,9 +176,10 @@ pub fn handle_irq() {
     if intid >= SPECIAL_INTID {
         return;
     }
-    match intid {
-        VTIMER_INTID => timer::on_tick(),
-        other => say!("irq {} unexpected", other),
+    match (handler(intid), intid) {
+        (Some(handler), _) => handler(intid),
+        (None, VTIMER_INTID) => timer::on_tick(),
+        (None, other) => say!("FAIL unexpected interrupt {}", other),
     }
     // SAFETY: ends (priority drop + deactivate, EOImode 0) the interrupt acknowledged above.
     unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) iar, options(nomem, nostack)) };

@@ -64,6 +64,21 @@ pub fn stop() {
     unsafe { asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
 }
 
+/// Enables this vCPU's virtual timer with a deadline in the past (`CNTV_CVAL_EL0 = 0`):
+/// its interrupt stays asserted until the timer is re-armed or stopped.
+pub fn expire_now() {
+    // SAFETY: only this vCPU's EL1 virtual timer is affected.
+    unsafe {
+        asm!(
+            "msr cntv_cval_el0, xzr",
+            "msr cntv_ctl_el0, {one}",
+            "isb",
+            one = in(reg) 1u64,
+            options(nomem, nostack)
+        )
+    };
+}
+
 fn arm(ticks: u64) {
     // CVAL rather than the 32-bit TVAL: long periods at 1 GHz do not fit in TVAL.
     let deadline = now().wrapping_add(ticks);

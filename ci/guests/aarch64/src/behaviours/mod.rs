@@ -2,7 +2,11 @@
 
 mod evil;
 mod fpu;
+mod gicd;
+mod odd_mmio;
+mod sgi;
 pub mod smp;
+mod storm;
 
 use bulkhead_core::hypercall::{self, PARTITION_INFO, YIELD};
 
@@ -26,6 +30,10 @@ pub fn run(plat: &Platform, args: &Args) -> ! {
         "evil" => evil::run(),
         "fpu" => fpu::run(),
         "hcall" => partition_info(plat),
+        "gicd-foreign" => gicd::run(plat, args),
+        "sgi-foreign" => sgi::run(plat, args),
+        "odd-mmio" => odd_mmio::run(plat, args),
+        "timer-storm" => storm::run(args),
         other => say!("FAIL unknown test {}", other),
     }
     idle()
