@@ -34,6 +34,9 @@ pub const NAME_LEN: usize = 48;
 pub const DATA_ALIGN: usize = 4096;
 /// Name of the entry holding the compiled config DTB.
 pub const CONFIG_ENTRY: &str = "config.dtb";
+/// The entry holding the platform description on boards whose firmware hands over no
+/// device tree (x86: the hypervisor checks it against the machine at boot).
+pub const PLATFORM_ENTRY: &str = "platform.dtb";
 /// Most entries a bundle may have (bounds the duplicate-name check at boot).
 pub const MAX_ENTRIES: usize = 256;
 

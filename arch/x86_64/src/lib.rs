@@ -11,9 +11,12 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod bootinfo;
+pub mod cpuid;
+pub mod decode;
 pub mod elf;
 pub mod ept;
 pub mod guestboot;
+pub mod msr;
 pub mod target;
 pub mod vioapic;
 pub mod vlapic;

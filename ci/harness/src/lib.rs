@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod disk;
+pub mod emulator;
 pub mod image;
 pub mod log;
 pub mod scenario;

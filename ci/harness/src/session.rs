@@ -5,14 +5,14 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread;
+use std::process::ExitStatus;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use crate::check::{Checker, Progress};
+use crate::emulator::{self, Emulator};
 use crate::image::Image;
 use crate::log::Decoder;
 use crate::scenario::Scenario;
@@ -20,8 +20,8 @@ use crate::tail;
 
 /// Lines of output kept for a failure report.
 const TAIL_LINES: usize = 40;
-/// How long to wait for the rest of a killed emulator's stderr.
-const STDERR_GRACE: Duration = Duration::from_secs(2);
+/// How often the emulator is checked for having exited while its console is quiet.
+const EXIT_POLL: Duration = Duration::from_millis(50);
 
 /// How a run ended.
 enum End {
@@ -40,15 +40,14 @@ pub fn run(root: &Path, scenario: &Scenario, image: &Image) -> (bool, String) {
 }
 
 fn boot(root: &Path, scenario: &Scenario, image: &Image) -> Result<(bool, String), String> {
-    let mut argv = qemu_command(root, &scenario.board)?;
-    argv.extend(["-kernel".to_string(), image.path.display().to_string()]);
-    argv.extend(scenario.qemu_extra.iter().cloned());
+    let scratch = root.join("target/scenarios/run").join(&scenario.name);
+    let launch = emulator::launch(root, &scenario.board, &image.path, &scenario.qemu_extra, true, &scratch)?;
     let mut decoder = decoder_for(image)?;
-    let mut transcript = Transcript::open(root, &scenario.name, &argv)?;
+    let mut transcript = Transcript::open(root, &scenario.name, &launch.argv)?;
     for disk in &scenario.disks {
         disk.make(root)?;
     }
-    let mut emulator = spawn(root, &argv)?;
+    let mut emulator = emulator::spawn(root, &launch)?;
     let started = Instant::now();
     let mut checker = Checker::new(&scenario.checks);
     let end = watch(&mut emulator, started + scenario.timeout, &mut |bytes| {
@@ -100,7 +99,7 @@ fn verdict(
             let status = describe(status);
             (
                 false,
-                format!("QEMU exited ({status}) before the checks were met"),
+                format!("the emulator exited ({status}) before the checks were met"),
             )
         }
         End::TimedOut => {
@@ -120,9 +119,16 @@ fn watch(
 ) -> End {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let (progress, eof) = match emulator.stdout.recv_timeout(left) {
+        if left.is_zero() {
+            return End::TimedOut;
+        }
+        let (progress, eof) = match emulator.serial.recv_timeout(left.min(EXIT_POLL)) {
             Ok(bytes) => (on_bytes(&bytes), false),
-            Err(RecvTimeoutError::Timeout) => return End::TimedOut,
+            Err(RecvTimeoutError::Timeout) => {
+                // A console read from a file only ends once the exit is noticed.
+                emulator.try_exit();
+                continue;
+            }
             Err(RecvTimeoutError::Disconnected) => (on_bytes(&[]), true),
         };
         match progress {
@@ -138,32 +144,6 @@ fn describe(status: Option<ExitStatus>) -> String {
     status.map_or_else(|| "status unknown".into(), |s| s.to_string())
 }
 
-/// The board's emulator command for scenarios: `qemu` in `boards/<board>/board.toml`
-/// followed by its `scenario_qemu` arguments (deterministic time: with `-icount` the
-/// guests' timers run on instructions, so a loaded host cannot fake a heartbeat gap;
-/// QEMU's own round-robin of the vCPUs still can, see doc/testing.md, "Cadence").
-fn qemu_command(root: &Path, board: &str) -> Result<Vec<String>, String> {
-    #[derive(serde::Deserialize)]
-    struct Board {
-        qemu: Option<Vec<String>>,
-        #[serde(default)]
-        scenario_qemu: Vec<String>,
-    }
-    let file = root.join("boards").join(board).join("board.toml");
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let parsed: Board = toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    match parsed.qemu {
-        Some(mut argv) if !argv.is_empty() => {
-            argv.extend(parsed.scenario_qemu);
-            Ok(argv)
-        }
-        _ => Err(format!(
-            "{}: qemu: missing or empty: this board has no emulator",
-            file.display()
-        )),
-    }
-}
-
 /// A decoder for the image's hypervisor ELF; text-only when there is no ELF.
 fn decoder_for(image: &Image) -> Result<Decoder, String> {
     let Some(elf) = &image.elf else {
@@ -171,81 +151,6 @@ fn decoder_for(image: &Image) -> Result<Decoder, String> {
     };
     let bytes = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
     Decoder::new(&bytes).map_err(|e| format!("{}: {e}", elf.display()))
-}
-
-/// A running emulator and the channels its output arrives on.
-struct Emulator {
-    child: Child,
-    /// stdout in chunks as read; closed at end of stream.
-    stdout: Receiver<Vec<u8>>,
-    /// All of stderr, sent once at its end.
-    stderr: Receiver<String>,
-}
-
-impl Emulator {
-    /// Waits for an emulator whose output has closed to exit (until the deadline).
-    fn reap(&mut self, deadline: Instant) -> Option<ExitStatus> {
-        while Instant::now() < deadline {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) => thread::sleep(Duration::from_millis(10)),
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// Kills the emulator (if still running) and returns its stderr.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Bounded: a grandchild that inherited stderr must not hang the harness.
-        self.stderr.recv_timeout(STDERR_GRACE).unwrap_or_default()
-    }
-}
-
-/// Starts the emulator with one reader thread for stdout and one for stderr.
-fn spawn(root: &Path, argv: &[String]) -> Result<Emulator, String> {
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "emulator `{}` not found: install it (scripts/setup)",
-                argv[0]
-            ),
-            _ => format!("cannot start `{}`: {e}", argv[0]),
-        })?;
-    let stdout = child.stdout.take().ok_or("QEMU stdout not captured")?;
-    let stderr = child.stderr.take().ok_or("QEMU stderr not captured")?;
-    let (out_tx, out_rx) = mpsc::channel();
-    thread::spawn(move || read_chunks(stdout, &out_tx));
-    let (err_tx, err_rx) = mpsc::channel();
-    thread::spawn(move || err_tx.send(read_all(stderr)));
-    Ok(Emulator {
-        child,
-        stdout: out_rx,
-        stderr: err_rx,
-    })
-}
-
-fn read_chunks(mut stdout: ChildStdout, tx: &mpsc::Sender<Vec<u8>>) {
-    let mut buf = [0u8; 4096];
-    while let Ok(n @ 1..) = stdout.read(&mut buf) {
-        if tx.send(buf[..n].to_vec()).is_err() {
-            return;
-        }
-    }
-}
-
-fn read_all(mut stderr: ChildStderr) -> String {
-    let mut bytes = Vec::new();
-    let _ = stderr.read_to_end(&mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Why a scenario failed, what it still waited for, and the end of its output.
@@ -271,7 +176,7 @@ fn failure_detail(
         lines.join("\n")
     ));
     if !stderr.trim().is_empty() {
-        out.push_str(&format!("\n--- QEMU stderr ---\n{}", tail(stderr, 10)));
+        out.push_str(&format!("\n--- emulator stderr ---\n{}", tail(stderr, 10)));
     }
     out
 }

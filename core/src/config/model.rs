@@ -151,6 +151,16 @@ pub struct Channel {
     pub doorbell: u32,
 }
 
+impl Partition {
+    /// The host-physical address backing `[gpa, gpa + len)` of this partition's RAM, if
+    /// one memory region holds all of it.
+    pub fn host_of(&self, gpa: GuestPhysAddr, len: u64) -> Option<HostPhysAddr> {
+        let want = Range::new(gpa, len.max(1))?;
+        let r = self.memory.iter().find(|r| r.guest.contains_range(&want))?;
+        r.host.checked_add(gpa.offset_from(r.guest.start)?)
+    }
+}
+
 impl Config {
     /// The partition named `name`.
     pub fn partition(&self, name: &str) -> Option<&Partition> {

@@ -20,12 +20,34 @@ struct BoardFile {
     platform: String,
     #[serde(default)]
     guest_target: Option<String>,
+    #[serde(default)]
+    guest_format: Option<String>,
     load_address: u64,
+    #[serde(default)]
+    image_format: Option<String>,
+    #[serde(default)]
+    emulator: Option<String>,
+    #[serde(default)]
     qemu: Vec<String>,
+    /// The Bochs configuration (read by the harness's emulator launcher).
+    #[serde(default)]
+    #[allow(dead_code)]
+    bochsrc: Option<String>,
     /// Extra emulator arguments for test scenarios (read by the harness).
     #[serde(default)]
     #[allow(dead_code)]
     scenario_qemu: Vec<String>,
+}
+
+/// What `cargo bh image` makes for a board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// The raw hypervisor with an arm64 `Image` header, the bundle appended (QEMU
+    /// `-kernel`, U-Boot `booti`).
+    Arm64Image,
+    /// A GRUB rescue ISO: the hypervisor ELF loaded by Multiboot2, the bundle as its
+    /// module (Bochs, QEMU `-cdrom`, a PC's USB stick).
+    GrubIso,
 }
 
 /// One board: where its files are and how to build and run it.
@@ -49,7 +71,13 @@ pub struct Board {
     pub platform: PathBuf,
     /// Where the boot loader puts the hypervisor image (its link address).
     pub load_address: u64,
-    /// Emulator command line without the image (`-kernel <image>` is appended).
+    /// What `image` packs.
+    pub image_format: ImageFormat,
+    /// Whether in-tree guests are used as ELF files (x86: the boot protocol loads ELF
+    /// segments) rather than raw binaries.
+    pub guest_elf: bool,
+    /// Emulator command line without the image (`-kernel <image>` is appended); empty
+    /// for a board run by another emulator (the harness's launcher knows how).
     pub qemu: Vec<String>,
 }
 
@@ -74,9 +102,20 @@ impl Board {
     /// Builds a board from the text of its `board.toml`.
     fn from_toml(name: &str, dir: &Path, text: &str) -> std::result::Result<Self, String> {
         let file: BoardFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        if file.qemu.is_empty() {
+        let emulator = file.emulator.as_deref().unwrap_or("qemu");
+        if emulator == "qemu" && file.qemu.is_empty() {
             return Err("qemu: needs at least the emulator's name".into());
         }
+        let image_format = match file.image_format.as_deref().unwrap_or("arm64-image") {
+            "arm64-image" => ImageFormat::Arm64Image,
+            "grub-iso" => ImageFormat::GrubIso,
+            other => return Err(format!("image_format: `{other}` is neither \"arm64-image\" nor \"grub-iso\"")),
+        };
+        let guest_elf = match file.guest_format.as_deref().unwrap_or("binary") {
+            "binary" => false,
+            "elf" => true,
+            other => return Err(format!("guest_format: `{other}` is neither \"binary\" nor \"elf\"")),
+        };
         Ok(Self {
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -87,6 +126,8 @@ impl Board {
             config: dir.join(file.config),
             platform: dir.join(file.platform),
             load_address: file.load_address,
+            image_format,
+            guest_elf,
             qemu: file.qemu,
         })
     }
@@ -97,6 +138,7 @@ impl Board {
         let load = HostPhysAddr::new(self.load_address);
         match self.arch.as_str() {
             "aarch64" => Ok(bulkhead_aarch64::target::target(load)),
+            "x86_64" => Ok(bulkhead_x86_64::target::target(load)),
             other => Err(Error::new(format!(
                 "{}: arch: no validation rules for `{other}`",
                 repo::show(&self.dir.join("board.toml"))

@@ -23,12 +23,13 @@ pub fn guest_dir(arch: &str) -> PathBuf {
     repo::root().join("ci/guests").join(arch)
 }
 
-/// Where `cargo bh build` puts the raw image of in-tree guest `name`.
-pub fn guest_image(arch: &str, name: &str) -> PathBuf {
+/// Where `cargo bh build` puts the image of in-tree guest `name`: a raw binary
+/// (`.bin`), or for boards whose partitions boot ELF files, the ELF (`.elf`).
+pub fn guest_image(arch: &str, name: &str, elf: bool) -> PathBuf {
     repo::target_dir()
         .join("guests")
         .join(arch)
-        .join(format!("{name}.bin"))
+        .join(format!("{name}.{}", if elf { "elf" } else { "bin" }))
 }
 
 /// The package and bins of the crate in `dir`: `[[bin]]` entries, plus (unless

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bulkhead_core::bundle::{CONFIG_ENTRY, NAME_LEN};
+use bulkhead_core::bundle::{CONFIG_ENTRY, NAME_LEN, PLATFORM_ENTRY};
 use bulkhead_core::config::Config;
 
 use crate::board::Board;
@@ -141,9 +141,9 @@ fn locate(
             "`{name}` is longer than {NAME_LEN} bytes (bundle entry limit)"
         ));
     }
-    if name == CONFIG_ENTRY {
+    if name == CONFIG_ENTRY || name == PLATFORM_ENTRY {
         return Err(format!(
-            "`{CONFIG_ENTRY}` is reserved for the config itself"
+            "`{name}` is reserved for the bundle's own entries"
         ));
     }
     if let Some(relative) = name.strip_prefix(CACHE_PREFIX) {
@@ -166,7 +166,7 @@ fn locate(
     }
     let bins = guest_bins.as_deref().unwrap_or_default();
     if bins.iter().any(|b| b == name) {
-        Ok(Source::Guest(guests::guest_image(&board.arch, name)))
+        Ok(Source::Guest(guests::guest_image(&board.arch, name, board.guest_elf)))
     } else {
         Err(format!(
             "no in-tree test guest `{name}` in ci/guests/{} (it has: {})",

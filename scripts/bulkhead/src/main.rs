@@ -12,6 +12,7 @@ mod dt;
 mod error;
 mod guests;
 mod images;
+mod iso;
 mod map;
 mod pack;
 mod process;

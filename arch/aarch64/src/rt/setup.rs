@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use bulkhead_core::addr::{GuestPhysAddr, HostPhysAddr, Range};
+use bulkhead_core::addr::{GuestPhysAddr, Range};
 use bulkhead_core::bundle::Bundle;
 use bulkhead_core::config::{Config, ConsoleKind, Partition, Placement};
 use bulkhead_core::dt::{Quoted, Tree};
@@ -139,13 +139,6 @@ fn load_images(id: usize, p: &Partition, m: &Machine<'_>, place: Placement) -> R
 }
 
 impl Part {
-    /// The host-physical address backing `gpa` in this partition's RAM.
-    fn host_of(&self, gpa: GuestPhysAddr, len: u64) -> Option<HostPhysAddr> {
-        let want = Range::new(gpa, len.max(1))?;
-        let r = self.config.memory.iter().find(|r| r.guest.contains_range(&want))?;
-        r.host.checked_add(gpa.offset_from(r.guest.start)?)
-    }
-
     /// Copies the pristine images into RAM (clearing it first when `clear`); returns
     /// the boot vCPU's entry and x0.
     pub fn load(&self, clear: bool) -> Result<(GuestPhysAddr, u64), &'static str> {
@@ -172,7 +165,7 @@ impl Part {
     }
 
     fn copy(&self, gpa: GuestPhysAddr, bytes: &[u8]) -> Result<(), &'static str> {
-        let hpa = self.host_of(gpa, bytes.len() as u64).ok_or("image outside the partition's RAM")?;
+        let hpa = self.config.host_of(gpa, bytes.len() as u64).ok_or("image outside the partition's RAM")?;
         // SAFETY: `host_of` proved the destination lies inside this partition's RAM,
         // which the hypervisor may write while the partition is stopped or not yet
         // started; the source is the bundle, which no partition can reach.

@@ -1,10 +1,35 @@
 //! The x86_64 runtime: boot, per-CPU start-up, VMX and the host services core's vCPU
 //! loop uses.
+//!
+//! The boot CPU reads the boot loader's hand-over, moves the bundle behind the image,
+//! starts the heap, checks the platform description against the machine, validates the
+//! config and builds every partition; then it starts the CPUs partitions use with
+//! INIT-SIPI-SIPI. Each CPU a partition owns enters VMX operation and runs that
+//! partition's vCPU for ever; the rest halt.
 
+mod apic;
+mod boot;
 mod console;
+mod cpu;
+mod exits;
+mod guestmem;
 mod heap;
+mod ioapic;
+mod setup;
+mod smp;
+mod tsc;
+mod vcpu;
+mod vmx;
 
-use crate::bootinfo::{self, Phys};
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use bulkhead_core::addr::GuestPhysAddr;
+use bulkhead_core::partition::{self, Event, Host, PartitionCtl};
+use spin::Once;
+
+use crate::bootinfo::Phys;
+use setup::Part;
 
 core::arch::global_asm!(include_str!("boot.s"), options(att_syntax));
 
@@ -26,6 +51,11 @@ fn board() -> &'static Board {
     unsafe { &BULKHEAD_BOARD }
 }
 
+/// Every partition, built once by the boot CPU before any other CPU starts.
+static PARTS: Once<Vec<&'static Part>> = Once::new();
+/// VMX controls, worked out once.
+static CONTROLS: Once<vcpu::Controls> = Once::new();
+
 /// Physical memory through the boot identity map (the first 4 GiB).
 struct Identity;
 
@@ -46,25 +76,109 @@ impl Phys for Identity {
 extern "C" fn rust_primary(magic: u32, info: u32) -> ! {
     heap::init_early();
     console::init(board().early_uart);
-    defmt::info!("bulkhead on {=str}", board().name);
-    match bootinfo::read(magic, u64::from(info), &Identity) {
-        Ok(bi) => {
-            for (base, len) in &bi.ram {
-                defmt::info!("ram {=u64:#x} +{=u64:#x}", base, len);
-            }
-            for (base, len) in &bi.modules {
-                defmt::info!("module {=u64:#x} +{=u64:#x}", base, len);
-            }
-        }
-        Err(e) => console::write_line(e.0),
+    cpu::init_idt();
+    let host = cpu::init_this_cpu();
+    if !apic::has_x2apic() {
+        refuse("the CPU has no x2APIC");
     }
+    apic::init_this_cpu();
+    if let Some(why) = vmx::unsupported() {
+        refuse(why);
+    }
+    let booted = match boot::boot(magic, info) {
+        Ok(b) => b,
+        Err(msg) => {
+            defmt::error!("boot failed: {=str}", msg.as_str());
+            console::write_line("bulkhead: boot failed (see the log above); nothing started");
+            halt()
+        }
+    };
+    match vcpu::Controls::probe() {
+        Ok(c) => {
+            CONTROLS.call_once(|| c);
+        }
+        Err(why) => refuse(why),
+    }
+    PARTS.call_once(|| booted.parts);
+    let parts = PARTS.get().map(Vec::as_slice).unwrap_or(&[]);
+    for &cpu in booted.cpus.iter().skip(1) {
+        if parts.iter().any(|p| p.pcpus.contains(&cpu)) && !smp::start(cpu, booted.tsc_per_ms) {
+            defmt::error!("cpu {=u32} did not start", cpu);
+        }
+    }
+    cpu_main(host)
+}
+
+/// Refuses to start: one line, nothing runs.
+fn refuse(why: &str) -> ! {
+    defmt::error!("boot failed: {=str}", why);
+    console::write_line("bulkhead: boot failed (see the log above); nothing started");
     halt()
 }
 
-/// Other CPUs, after the trampoline.
+/// Other CPUs, after the trampoline, on the stack the boot CPU gave them.
 #[no_mangle]
 extern "C" fn rust_secondary() -> ! {
-    halt()
+    let host = cpu::init_this_cpu();
+    apic::init_this_cpu();
+    smp::STARTED.fetch_add(1, Ordering::AcqRel);
+    cpu_main(host)
+}
+
+fn cpu_main(host: (u64, u64)) -> ! {
+    let me = apic::id();
+    let parts = PARTS.get().map(Vec::as_slice).unwrap_or(&[]);
+    let Some((part, index)) = parts.iter().find_map(|p| p.pcpus.iter().position(|&c| c == me).map(|i| (*p, i))) else {
+        defmt::info!("cpu {=u32} has no partition: halted", me);
+        halt()
+    };
+    // SAFETY: once per CPU, interrupts off, VMX checked supported on the boot CPU (the
+    // machine's CPUs are alike).
+    if let Err(why) = unsafe { vmx::enable() } {
+        defmt::error!("cpu {=u32}: {=str}", me, why);
+        halt()
+    }
+    let Some(&ctl) = CONTROLS.get() else { halt() };
+    let mut vcpu = match vcpu::Vcpu::new(part, index, ctl, host) {
+        Ok(v) => v,
+        Err(why) => {
+            defmt::error!("cpu {=u32}: {=str}", me, why);
+            halt()
+        }
+    };
+    partition::run_vcpu(&part.ctl, index, &mut vcpu, &RuntimeHost)
+}
+
+/// Core's view of this machine.
+struct RuntimeHost;
+
+fn part_of(ctl: &PartitionCtl) -> Option<&'static Part> {
+    PARTS.get()?.iter().copied().find(|p| core::ptr::eq(&p.ctl, ctl))
+}
+
+impl Host for RuntimeHost {
+    fn wait(&self) {
+        apic::idle();
+    }
+
+    fn kick(&self, ctl: &PartitionCtl, vcpu: usize) {
+        if let Some(&cpu) = part_of(ctl).and_then(|p| p.pcpus.get(vcpu)) {
+            apic::send(cpu, apic::KICK);
+        }
+    }
+
+    fn reload(&self, ctl: &PartitionCtl) -> Result<(GuestPhysAddr, u64), &'static str> {
+        part_of(ctl).ok_or("unknown partition")?.load(true)
+    }
+
+    fn report(&self, ctl: &PartitionCtl, event: Event) {
+        let line = partition::report::line(&ctl.name, &event, "exit");
+        if partition::report::is_error(&event) {
+            defmt::error!("{=str}", line.as_str());
+        } else {
+            defmt::info!("{=str}", line.as_str());
+        }
+    }
 }
 
 /// Stops this CPU for good.

@@ -123,7 +123,7 @@ fn exit_before_success_fails_with_the_last_output() {
     let (passed, detail, ..) = run_fake(script, &scenario(20, &["^hello", "^PASS"], &[]));
     assert!(!passed);
     assert!(
-        detail.contains("QEMU exited (exit status: 3) before the checks were met"),
+        detail.contains("the emulator exited (exit status: 3) before the checks were met"),
         "{detail}"
     );
     assert!(
@@ -135,7 +135,7 @@ fn exit_before_success_fails_with_the_last_output() {
         "{detail}"
     );
     assert!(
-        detail.contains("--- QEMU stderr ---\nqemu: oops"),
+        detail.contains("--- emulator stderr ---\nqemu: oops"),
         "{detail}"
     );
 }

@@ -59,7 +59,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let made = image::image(&board, config.to_str(), Some(out.join("bulkhead-bench.img")))?;
 
     progress("bench", "bench guest on bare QEMU");
-    let guest = guests::guest_image(&board.arch, "bench");
+    let guest = guests::guest_image(&board.arch, "bench", board.guest_elf);
     let bare = guest_run(&[
         "-device",
         &format!("loader,file={},addr={GUEST_AT},force-raw=on", guest.display()),

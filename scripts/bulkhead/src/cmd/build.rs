@@ -70,7 +70,12 @@ fn build_guests_with(board: &Board, objcopy: &Path) -> Result<()> {
     cargo_build(&guest_crate.package, &board.guest_target)?;
     for bin in &guest_crate.bins {
         let elf = release_dir(&board.guest_target).join(bin);
-        raw_binary(objcopy, &elf, &guests::guest_image(&board.arch, bin))?;
+        let out = guests::guest_image(&board.arch, bin, board.guest_elf);
+        if board.guest_elf {
+            copy_file(&elf, &out)?;
+        } else {
+            raw_binary(objcopy, &elf, &out)?;
+        }
     }
     Ok(())
 }
@@ -126,6 +131,14 @@ fn release_dir(target: &str) -> PathBuf {
 }
 
 /// `rust-objcopy -O binary elf out`.
+fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", repo::show(dir)))?;
+    }
+    std::fs::copy(from, to).context(|| format!("cannot copy {} to {}", repo::show(from), repo::show(to)))?;
+    Ok(())
+}
+
 fn raw_binary(objcopy: &Path, elf: &Path, out: &Path) -> Result<()> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).context(|| format!("cannot create {}", repo::show(dir)))?;

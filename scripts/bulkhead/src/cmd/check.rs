@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bulkhead_core::bundle::{self, CONFIG_ENTRY};
+use bulkhead_core::bundle::{self, CONFIG_ENTRY, PLATFORM_ENTRY};
 use bulkhead_core::config::{self, Config, ConfigError, Placement, Platform};
 
 use super::Command;
 use crate::args::{Args, Spec};
-use crate::board::Board;
+use crate::board::{Board, ImageFormat};
 use crate::error::{self as cli_error, Error, Result};
 use crate::images::{self, Image};
 use crate::{dt, map, repo};
@@ -40,6 +40,9 @@ pub struct Checked {
     pub images: Vec<Image>,
     /// Where each partition's images go (partition order).
     pub placements: Vec<Placement>,
+    /// Bundle entries besides the config and the images: the platform description on
+    /// boards whose firmware has no device tree (x86).
+    pub extra: Vec<(&'static str, Vec<u8>)>,
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -62,6 +65,10 @@ fn run(args: &Args) -> Result<ExitCode> {
 /// `<file>: <node>: <property>: <reason>`.
 pub fn check(board: &Board, config: Option<&str>) -> Result<Checked> {
     let (config_file, config_dtb, config) = validate(board, config)?;
+    let extra = match board.image_format {
+        ImageFormat::GrubIso => vec![(PLATFORM_ENTRY, dt::compile(&board.platform)?)],
+        ImageFormat::Arm64Image => Vec::new(),
+    };
     let images = images::resolve(&config, &config_file, board)?;
     if images.iter().any(Image::is_guest) {
         super::build::build_guests(board)?;
@@ -70,10 +77,10 @@ pub fn check(board: &Board, config: Option<&str>) -> Result<Checked> {
     for image in &images {
         bytes.push(cli_error::read(image.path())?);
     }
-    let sizes = std::iter::once(config_dtb.len()).chain(bytes.iter().map(Vec::len));
+    let sizes = std::iter::once(config_dtb.len()).chain(extra.iter().map(|(_, b)| b.len())).chain(bytes.iter().map(Vec::len));
     let bundle = bundle::size_for(sizes).ok_or_else(|| Error::new("the bundle would be larger than 4 GiB"))?;
     let lookup = |name: &str| -> std::result::Result<&[u8], String> {
-        let i = images.iter().position(|i| i.name == name && name != CONFIG_ENTRY);
+        let i = images.iter().position(|i| i.name == name && name != CONFIG_ENTRY && name != PLATFORM_ENTRY);
         i.map(|i| bytes[i].as_slice()).ok_or_else(|| format!("image `{name}` was not resolved"))
     };
     let target = board.target()?;
@@ -85,6 +92,7 @@ pub fn check(board: &Board, config: Option<&str>) -> Result<Checked> {
         config,
         images,
         placements,
+        extra,
     })
 }
 

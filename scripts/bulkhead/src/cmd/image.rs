@@ -9,7 +9,8 @@ use super::{build, check, progress, Command};
 use crate::args::{Args, Spec};
 use crate::board::Board;
 use crate::error::{self, Context, Error, Result};
-use crate::{map, pack, repo};
+use crate::board::ImageFormat;
+use crate::{iso, map, pack, repo};
 
 /// The `image` command.
 pub const COMMAND: Command = Command {
@@ -58,6 +59,9 @@ pub fn image(board: &Board, config: Option<&str>, out: Option<PathBuf>) -> Resul
     writer
         .add(CONFIG_ENTRY, &checked.config_dtb)
         .context(|| format!("bundle entry {CONFIG_ENTRY}"))?;
+    for (name, bytes) in &checked.extra {
+        writer.add(name, bytes).context(|| format!("bundle entry {name}"))?;
+    }
     for image in &checked.images {
         if !image.path().is_file() {
             return Err(Error::new(format!(
@@ -72,11 +76,21 @@ pub fn image(board: &Board, config: Option<&str>, out: Option<PathBuf>) -> Resul
             .context(|| format!("bundle entry `{}`", image.name))?;
     }
     let bundle = writer.finish();
-    let hypervisor = error::read(&built.bin)?;
-    let packed = pack::pack(&hypervisor, &bundle).context(|| repo::show(&built.bin))?;
     let default_out = out.is_none();
-    let image = out.unwrap_or_else(|| repo::board_out(&board.name).join("bulkhead.img"));
-    error::write(&image, &packed.bytes)?;
+    let (image, hypervisor_size) = match board.image_format {
+        ImageFormat::Arm64Image => {
+            let hypervisor = error::read(&built.bin)?;
+            let packed = pack::pack(&hypervisor, &bundle).context(|| repo::show(&built.bin))?;
+            let image = out.unwrap_or_else(|| repo::board_out(&board.name).join("bulkhead.img"));
+            error::write(&image, &packed.bytes)?;
+            (image, packed.bundle_offset as u64)
+        }
+        ImageFormat::GrubIso => {
+            let image = out.unwrap_or_else(|| repo::board_out(&board.name).join("bulkhead.iso"));
+            iso::write(&built.elf, &bundle, &image)?;
+            (image, std::fs::metadata(&built.bin).map(|m| m.len()).unwrap_or(0))
+        }
+    };
     let elf = if default_out {
         built.elf
     } else {
@@ -90,7 +104,7 @@ pub fn image(board: &Board, config: Option<&str>, out: Option<PathBuf>) -> Resul
         format!(
             "{}: hypervisor {} (with .bss), bundle {} (config + {} image{})",
             repo::show(&image),
-            map::size(packed.bundle_offset as u64),
+            map::size(hypervisor_size),
             map::size(bundle.len() as u64),
             checked.images.len(),
             if checked.images.len() == 1 { "" } else { "s" }

@@ -1,14 +1,17 @@
 //! `cargo bh run`: build the image and boot it in the board's emulator, logs decoded.
 
-use std::io::{Read, Write};
-use std::process::{ExitCode, Stdio};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 
+use bulkhead_harness::emulator;
 use bulkhead_harness::log::Decoder;
 
 use super::{image, progress, Command};
 use crate::args::{Args, Spec};
 use crate::error::{self, Context, Error, Result};
-use crate::{process, repo};
+use crate::repo;
 
 /// The `run` command.
 pub const COMMAND: Command = Command {
@@ -38,26 +41,16 @@ fn run(args: &Args) -> Result<ExitCode> {
     let elf = error::read(&made.elf)?;
     let mut decoder =
         Decoder::new(&elf).map_err(|e| Error::new(format!("{}: {e}", repo::show(&made.elf))))?;
-    let mut cmd = std::process::Command::new(&board.qemu[0]);
-    cmd.args(&board.qemu[1..])
-        .arg("-kernel")
-        .arg(&made.image)
-        .args(&args.rest);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
-    progress(
-        "run",
-        format!("{} … -kernel {}", board.qemu[0], repo::show(&made.image)),
-    );
-    let mut child = cmd.spawn().map_err(|e| process::spawn_error(&cmd, e))?;
-    let mut refused = false;
-    if let Some(mut serial) = child.stdout.take() {
-        refused = relay(&mut serial, &mut decoder, &mut std::io::stdout())?;
-    }
-    let status = child
-        .wait()
-        .context(|| format!("waiting for {}", board.qemu[0]))?;
+    let root = repo::root();
+    let scratch = repo::board_out(&board.name).join("run");
+    let launch = emulator::launch(&root, &board.name, &made.image, &args.rest, false, &scratch).map_err(Error::new)?;
+    progress("run", format!("{} … {}", launch.argv[0], repo::show(&made.image)));
+    let mut emu = emulator::spawn(&root, &launch).map_err(Error::new)?;
+    let serial = emu.take_serial();
+    let refused = relay(&serial, &mut decoder, &mut std::io::stdout(), &mut emu)?;
+    let status = emu.wait().context(|| format!("waiting for {}", launch.argv[0]))?;
     if !status.success() {
-        progress("run", format!("{} exited: {status}", board.qemu[0]));
+        progress("run", format!("{} exited: {status}", launch.argv[0]));
     }
     if refused {
         progress("run", "the hypervisor refused to boot (see the line above)");
@@ -71,19 +64,36 @@ fn run(args: &Args) -> Result<ExitCode> {
     ))
 }
 
-/// Copies the emulator's output to `out` a decoded line at a time until it closes;
+/// What `relay` needs to notice the emulator's end while its console is quiet (a
+/// console read from a file has no end of stream of its own).
+trait Exits {
+    fn exited(&mut self) -> bool;
+}
+
+impl Exits for emulator::Emulator {
+    fn exited(&mut self) -> bool {
+        self.try_exit().is_some()
+    }
+}
+
+/// Copies the emulator's console to `out` a decoded line at a time until it ends;
 /// returns whether the hypervisor said it refused to boot.
-fn relay(serial: &mut impl Read, decoder: &mut Decoder, out: &mut impl Write) -> Result<bool> {
+fn relay(serial: &Receiver<Vec<u8>>, decoder: &mut Decoder, out: &mut impl Write, emu: &mut impl Exits) -> Result<bool> {
     let mut refused = false;
-    let mut buf = [0u8; 4096];
     loop {
-        let n = serial
-            .read(&mut buf)
-            .context(|| "reading the emulator's output".to_string())?;
+        let chunk = match serial.recv_timeout(Duration::from_millis(50)) {
+            Ok(bytes) => bytes,
+            Err(RecvTimeoutError::Timeout) => {
+                emu.exited();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => Vec::new(),
+        };
+        let n = chunk.len();
         let lines = if n == 0 {
             decoder.finish().into_iter().collect()
         } else {
-            decoder.feed(&buf[..n])
+            decoder.feed(&chunk)
         };
         for line in lines {
             refused |= bulkhead_harness::log::is_boot_refusal(&line);
@@ -101,11 +111,24 @@ fn relay(serial: &mut impl Read, decoder: &mut Decoder, out: &mut impl Write) ->
 mod tests {
     use super::*;
 
+    struct Never;
+    impl Exits for Never {
+        fn exited(&mut self) -> bool {
+            false
+        }
+    }
+
+    fn channel(bytes: &[u8]) -> Receiver<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        tx.send(bytes.to_vec()).unwrap();
+        rx
+    }
+
     #[test]
     fn relays_text_lines_and_the_unterminated_tail() {
-        let mut serial: &[u8] = b"[alpha] hello\r\nbanner\n\x01\x02\x00tail";
+        let serial = channel(b"[alpha] hello\r\nbanner\n\x01\x02\x00tail");
         let mut out = Vec::new();
-        assert!(!relay(&mut serial, &mut Decoder::text_only(), &mut out).unwrap());
+        assert!(!relay(&serial, &mut Decoder::text_only(), &mut out, &mut Never).unwrap());
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("[alpha] hello\nbanner\n<defmt frame"),
@@ -116,8 +139,8 @@ mod tests {
 
     #[test]
     fn a_boot_refusal_is_reported() {
-        let mut serial: &[u8] = b"ERROR boot failed: config: /partitions/a: kernel: x\nbulkhead: boot failed (see the log above); nothing started\n";
+        let serial = channel(b"ERROR boot failed: config: /partitions/a: kernel: x\nbulkhead: boot failed (see the log above); nothing started\n");
         let mut out = Vec::new();
-        assert!(relay(&mut serial, &mut Decoder::text_only(), &mut out).unwrap());
+        assert!(relay(&serial, &mut Decoder::text_only(), &mut out, &mut Never).unwrap());
     }
 }
