@@ -157,6 +157,22 @@ pub fn init_this_cpu() -> (u64, u64) {
     (gdt_ptr.base.as_u64(), base)
 }
 
+/// Turns on CR4.OSXSAVE where the CPU has XSAVE, so the hypervisor can load a
+/// partition's XCR0 for it (XSETBV exits; it is #UD with OSXSAVE clear). The hypervisor
+/// itself, soft-float, never uses the state; VMCS host CR4 keeps the bit.
+pub fn enable_xsave() {
+    if core::arch::x86_64::__cpuid(1).ecx & (1 << 26) == 0 {
+        return;
+    }
+    // SAFETY: setting OSXSAVE only makes XGETBV/XSETBV and XSAVE usable; nothing in
+    // the hypervisor depends on it being clear.
+    unsafe {
+        let cr4: u64;
+        asm!("mov {}, cr4", out(reg) cr4);
+        asm!("mov cr4, {}", in(reg) cr4 | (1 << 18));
+    }
+}
+
 /// The IDT's base, for the VMCS host state.
 pub fn idt_base() -> u64 {
     core::ptr::addr_of!(IDT) as u64

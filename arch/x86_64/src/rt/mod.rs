@@ -78,6 +78,7 @@ extern "C" fn rust_primary(magic: u32, info: u32) -> ! {
     console::init(board().early_uart);
     cpu::init_idt();
     let host = cpu::init_this_cpu();
+    cpu::enable_xsave();
     if !apic::has_x2apic() {
         refuse("the CPU has no x2APIC");
     }
@@ -120,6 +121,7 @@ fn refuse(why: &str) -> ! {
 #[no_mangle]
 extern "C" fn rust_secondary() -> ! {
     let host = cpu::init_this_cpu();
+    cpu::enable_xsave();
     apic::init_this_cpu();
     smp::STARTED.fetch_add(1, Ordering::AcqRel);
     cpu_main(host)
