@@ -74,6 +74,44 @@ pub fn checksum_ok(b: &[u8]) -> bool {
     b.iter().fold(0u8, |s, &x| s.wrapping_add(x)) == 0
 }
 
+/// How to power the machine off: the FADT's PM1a control port and the SLP_TYP of S5
+/// from the DSDT's `\_S5` package (ACPI 6.5, 7.4.2 and 16.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PowerOff {
+    /// PM1a_CNT_BLK.
+    pub port: u16,
+    /// SLP_TYPa for S5.
+    pub slp_typ: u8,
+}
+
+/// The machine's power-off recipe, if its tables give one.
+pub fn power_off(rsdp: &Rsdp, mem: &impl Phys) -> Result<PowerOff, BadAcpi> {
+    let root = root_table(rsdp, mem)?;
+    let fadt = find(root, mem, *b"FACP")?.ok_or(BadAcpi("no FADT"))?;
+    let port = u32_at(fadt, 64).ok_or(BadAcpi("short FADT"))?;
+    let dsdt = u64_at(fadt, 140).filter(|&x| x != 0).or(u32_at(fadt, 40).map(u64::from)).ok_or(BadAcpi("no DSDT"))?;
+    let slp_typ = s5(table(dsdt, mem)?).ok_or(BadAcpi("no \\_S5 in the DSDT"))?;
+    Ok(PowerOff { port: port as u16, slp_typ })
+}
+
+/// The first element of `Name (_S5, Package () { a, ... })` in AML: a BytePrefix
+/// constant, Zero or One.
+pub fn s5(dsdt: &[u8]) -> Option<u8> {
+    let at = dsdt.windows(4).position(|w| w == b"_S5_")?;
+    let rest = dsdt.get(at + 4..)?;
+    if *rest.first()? != 0x12 {
+        return None; // PackageOp
+    }
+    let pkglen_bytes = 1 + usize::from(rest.get(1)? >> 6);
+    let element = rest.get(1 + pkglen_bytes + 1..)?; // skip PkgLength and NumElements
+    match *element.first()? {
+        0x0a => element.get(1).copied(), // BytePrefix
+        0x00 => Some(0),                 // ZeroOp
+        0x01 => Some(1),                 // OneOp
+        _ => None,
+    }
+}
+
 /// Reads the MADT reached from `rsdp`.
 pub fn read_madt(rsdp: &Rsdp, mem: &impl Phys) -> Result<Madt, BadAcpi> {
     let root = root_table(rsdp, mem)?;

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod elf;
 pub mod ept;
 pub mod guestboot;
+pub mod machine;
 pub mod msr;
 pub mod target;
 pub mod vioapic;

@@ -12,9 +12,9 @@ use crate::{process, repo};
 const GRUB_CFG: &str = "\
 set timeout=0
 serial --unit=0 --speed=115200
+terminfo serial dumb
 terminal_input serial
 terminal_output serial
-terminfo serial dumb
 menuentry \"Bulkhead\" {
     multiboot2 /boot/bulkhead.elf
     module2 /boot/bundle.bin bundle

@@ -69,3 +69,14 @@ fn bad_checksums_and_truncation_are_errors() {
     short.truncate(short.len() - 3);
     assert!(parse_madt(&sdt(b"APIC", &short)).is_err());
 }
+
+#[test]
+fn s5_is_read_from_the_dsdt_package() {
+    // Name (_S5, Package (0x04) { Zero, Zero, Zero, Zero }): Bochs's and SeaBIOS's S5.
+    let bochs = sdt(b"DSDT", &[0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00]);
+    assert_eq!(s5(&bochs), Some(0));
+    let ours = crate::guestboot::acpi_tables(1);
+    let dsdt = ours.windows(4).position(|w| w == b"DSDT").unwrap();
+    assert_eq!(s5(&ours[dsdt..]), Some(5));
+    assert_eq!(s5(b"no package here"), None);
+}

@@ -13,7 +13,7 @@ use bulkhead_core::dt::Quoted;
 
 use super::setup::{self, Part, FRAMES};
 use super::{console, heap, ioapic, Identity};
-use crate::acpi::{self, Madt};
+use crate::acpi;
 use crate::bootinfo::{self, BootInfo};
 use crate::target::{self, FRAMES_SIZE, HEAP_SIZE};
 
@@ -36,6 +36,9 @@ pub struct Booted {
 /// the same `<node>: <property>: <reason>` line `cargo bh check` prints.
 pub fn boot(magic: u32, info: u32) -> Result<Booted, String> {
     let bi = bootinfo::read(magic, u64::from(info), &Identity).map_err(|e| String::from(e.0))?;
+    if let Some(rsdp) = &bi.rsdp {
+        super::RSDP.call_once(|| rsdp.clone());
+    }
     let bundle_bytes = place_bundle(&bi)?;
     let heap_start = (bundle_bytes.as_ptr() as u64 + bundle_bytes.len() as u64).next_multiple_of(4096);
     let frames = Range::new(HostPhysAddr::new(heap_start + HEAP_SIZE), FRAMES_SIZE).ok_or("frames")?;
@@ -55,7 +58,7 @@ pub fn boot(magic: u32, info: u32) -> Result<Booted, String> {
     let madt = bi.rsdp.as_ref().ok_or("the boot loader passed no ACPI tables").and_then(|r| {
         acpi::read_madt(r, &Identity).map_err(|e| e.0)
     })?;
-    cross_check(&platform, &bi, &madt)?;
+    crate::machine::check(&platform, &bi.ram, &madt).map_err(|e| format!("platform: {e}"))?;
     let image_start = HostPhysAddr::new(core::ptr::addr_of!(__image_start) as u64);
     // The tables are built from the real pool below; `check` counted them already.
     let rules = config::Target { table_frames: None, ..target::target(image_start) };
@@ -104,33 +107,6 @@ fn place_bundle(bi: &BootInfo) -> Result<&'static [u8], String> {
         }
         Ok(core::slice::from_raw_parts(dest as *const u8, len as usize))
     }
-}
-
-/// The platform description must match the machine: its RAM must be RAM in the boot
-/// loader's map, its CPUs enabled in the MADT, its I/O APIC the MADT's.
-fn cross_check(platform: &Platform, bi: &BootInfo, madt: &Madt) -> Result<(), String> {
-    for ram in &platform.memory {
-        let covered = bi.ram.iter().any(|&(base, len)| base <= ram.start.as_u64() && ram.start.as_u64() + ram.size <= base + len);
-        if !covered {
-            return Err(format!(
-                "platform: memory: {}..HPA:{:#x} is not RAM in this machine's memory map",
-                ram.start,
-                ram.start.as_u64() + ram.size
-            ));
-        }
-    }
-    for cpu in &platform.cpus {
-        if !madt.cpus.iter().any(|c| u64::from(c.apic_id) == cpu.id && c.usable) {
-            return Err(format!("platform: {}: reg: APIC id {} is not an enabled CPU in this machine's ACPI MADT", cpu.node, cpu.id));
-        }
-    }
-    let ioapic = platform.devices.iter().find(|d| d.compatible.iter().any(|c| c == "intel,ioapic"));
-    if let (Some(dev), Some(io)) = (ioapic, madt.ioapics.first()) {
-        if dev.mmio.first().map(|r| r.start.as_u64()) != Some(u64::from(io.address)) {
-            return Err(format!("platform: {}: reg: the machine's I/O APIC is at {:#x}", dev.path, io.address));
-        }
-    }
-    Ok(())
 }
 
 fn console_port(config: &config::Config, platform: &Platform) -> u16 {

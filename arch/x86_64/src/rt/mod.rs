@@ -55,6 +55,8 @@ fn board() -> &'static Board {
 static PARTS: Once<Vec<&'static Part>> = Once::new();
 /// VMX controls, worked out once.
 static CONTROLS: Once<vcpu::Controls> = Once::new();
+/// The machine's ACPI root, for powering it off.
+static RSDP: Once<crate::bootinfo::Rsdp> = Once::new();
 
 /// Physical memory through the boot identity map (the first 4 GiB).
 struct Identity;
@@ -88,11 +90,7 @@ extern "C" fn rust_primary(magic: u32, info: u32) -> ! {
     }
     let booted = match boot::boot(magic, info) {
         Ok(b) => b,
-        Err(msg) => {
-            defmt::error!("boot failed: {=str}", msg.as_str());
-            console::write_line("bulkhead: boot failed (see the log above); nothing started");
-            halt()
-        }
+        Err(msg) => refuse(&msg),
     };
     match vcpu::Controls::probe() {
         Ok(c) => {
@@ -110,10 +108,22 @@ extern "C" fn rust_primary(magic: u32, info: u32) -> ! {
     cpu_main(host)
 }
 
-/// Refuses to start: one line, nothing runs.
+/// Refuses to start: one line, nothing runs, the machine powers off (so an emulator
+/// ends and `cargo bh run` reports the refusal).
 fn refuse(why: &str) -> ! {
     defmt::error!("boot failed: {=str}", why);
     console::write_line("bulkhead: boot failed (see the log above); nothing started");
+    machine_off()
+}
+
+/// ACPI S5 through the machine's own tables, else halt.
+fn machine_off() -> ! {
+    if let Some(off) = RSDP.get().and_then(|r| crate::acpi::power_off(r, &Identity).ok()) {
+        let value = (u16::from(off.slp_typ) << 10) | (1 << 13);
+        // SAFETY: the FADT's PM1a control block belongs to the hypervisor (no partition
+        // started); writing SLP_TYP|SLP_EN is the architected way to enter S5.
+        unsafe { x86_64::instructions::port::Port::<u16>::new(off.port).write(value) };
+    }
     halt()
 }
 
