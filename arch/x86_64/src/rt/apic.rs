@@ -1,6 +1,8 @@
 //! The physical local APIC, in x2APIC mode: the hypervisor's kick IPIs, the timer that
 //! stands in for each vCPU's virtual timer, INIT-SIPI-SIPI, EOI (SDM Vol. 3A 11.12).
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use x86_64::registers::model_specific::Msr;
 
 /// Vector of the hypervisor's kick IPI: leave guest mode and look at the partition.
@@ -90,4 +92,33 @@ pub fn idle() {
 pub fn tsc() -> u64 {
     // SAFETY: RDTSC has no side effects.
     unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Most CPUs whose taken interrupts are recorded (x2APIC ids below this).
+const CPUS: usize = 64;
+
+/// Vectors the IDT handler took on each CPU (by x2APIC id) while the hypervisor let
+/// interrupts in after an SVM exit, which does not acknowledge them itself.
+static TAKEN: [[AtomicU64; 4]; CPUS] = [const { [const { AtomicU64::new(0) }; 4] }; CPUS];
+
+/// Records `vector`, taken by the IDT handler on this CPU.
+pub fn record(vector: u8) {
+    if let Some(cpu) = TAKEN.get(id() as usize) {
+        cpu[usize::from(vector / 64)].fetch_or(1 << (vector % 64), Ordering::AcqRel);
+    }
+}
+
+/// Lets pending physical interrupts in (they are recorded and ended by the IDT handler)
+/// and returns one of them, the kick first.
+pub fn take_pending() -> Option<u8> {
+    // SAFETY: interrupts are enabled for one instruction boundary; every vector has a
+    // handler that records it, ends it and returns.
+    unsafe { core::arch::asm!("sti", "nop", "cli") };
+    let cpu = TAKEN.get(id() as usize)?;
+    let taken: [u64; 4] = core::array::from_fn(|i| cpu[i].swap(0, Ordering::AcqRel));
+    let has = |v: u8| taken[usize::from(v / 64)] & (1 << (v % 64)) != 0;
+    if has(KICK) {
+        return Some(KICK);
+    }
+    (0..=255u8).find(|&v| has(v))
 }

@@ -91,6 +91,7 @@ struct Frame {
 #[no_mangle]
 extern "C" fn rust_idt(frame: &Frame) {
     if frame.vector >= 32 {
+        super::apic::record(frame.vector as u8);
         super::apic::eoi();
         return;
     }

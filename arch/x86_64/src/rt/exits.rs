@@ -1,20 +1,17 @@
-//! VM exits: finished here when they need no decision by core (CPUID, the virtual APIC,
-//! control registers, XSETBV, interrupts), turned into core's [`VmExit`] otherwise
-//! (hypercalls, port and MMIO accesses, power requests, faults). SDM Vol. 3C 28.2 has
-//! the exit-qualification formats used below.
+//! Exits, common to VMX and SVM: finished here when they need no decision by core
+//! (CPUID, the virtual APIC, control registers, XSETBV, interrupts), turned into core's
+//! [`VmExit`] otherwise (hypercalls, port and MMIO accesses, power requests, faults).
 
 use bulkhead_core::addr::{GuestPhysAddr, IoPort};
 use bulkhead_core::vcpu::{MmioAccess, PioAccess, PowerRequest, VmExit};
 
-use super::vcpu::{set_proc, Vcpu};
-use super::vmx::Field;
+use super::vcpu::{Event, Exit, Vcpu, Vendor};
 use super::{apic, guestmem};
 use crate::cpuid::{self, Regs, View};
 use crate::decode::Op;
 use crate::guestboot::{PM1A_CNT, PM1A_EVT, RESET_PORT, RESET_VALUE, SLP_TYP_S5};
 use crate::msr::{self as msrs, Access};
 use crate::vlapic::{self, Delivery, Dest, Effect};
-use crate::vmcs::{field, proc, reason};
 
 /// #UD, #GP.
 const UD: u8 = 6;
@@ -44,98 +41,75 @@ pub enum Pending {
     },
 }
 
-impl Vcpu {
-    /// Handles the exit that just happened; `None` re-enters the guest at once.
-    pub(super) fn handle_exit(&mut self) -> Option<VmExit> {
-        let full = field::EXIT_REASON.read();
-        self.reason = full as u16;
-        self.qualification = field::EXIT_QUALIFICATION.read();
+impl<V: Vendor> Vcpu<V> {
+    /// Handles a decoded exit; `None` re-enters the guest at once.
+    pub(super) fn handle(&mut self, exit: Exit) -> Option<VmExit> {
         self.pending = Pending::None;
-        self.reinject_vectoring();
-        if full & (1 << 31) != 0 {
-            return Some(VmExit::Refused("VM entry failed: the guest state is invalid"));
-        }
-        match self.reason {
-            reason::EXTERNAL_INTERRUPT => self.interrupt(),
-            reason::INTERRUPT_WINDOW => {
-                set_proc(proc::INTERRUPT_WINDOW, false);
+        match exit {
+            Exit::Interrupt(vector) => self.interrupt(vector),
+            Exit::Window => {
+                self.vendor.interrupt_window(false);
                 None
             }
-            reason::CPUID => {
-                self.cpuid();
+            Exit::Cpuid(len) => {
+                self.cpuid(len);
                 None
             }
-            reason::RDMSR => self.rdmsr(),
-            reason::WRMSR => self.wrmsr(),
-            reason::CR_ACCESS => self.cr_access(),
-            reason::XSETBV => {
-                self.xsetbv();
+            Exit::Rdmsr(len) => self.rdmsr(len),
+            Exit::Wrmsr(len) => self.wrmsr(len),
+            Exit::CrWrite { cr, gpr, len } => {
+                self.cr_write(cr, gpr, len);
                 None
             }
-            reason::VMCALL => {
-                self.skip(3);
+            Exit::Xsetbv(len) => {
+                self.xsetbv(len);
+                None
+            }
+            Exit::Hypercall(len) => {
+                self.skip(len);
                 self.pending = Pending::Results;
-                let r = &self.regs;
-                let args = [r.get(7), r.get(6), r.get(2), r.get(10), r.get(8), r.get(9)];
-                Some(VmExit::Hypercall { function: r.get(0), args })
+                let args = [self.reg(7), self.reg(6), self.reg(2), self.reg(10), self.reg(8), self.reg(9)];
+                Some(VmExit::Hypercall { function: self.reg(0), args })
             }
-            reason::IO => self.io(),
-            reason::EPT_VIOLATION => Some(self.ept_violation()),
-            reason::WBINVD | reason::INVD => {
+            Exit::Io { port, size, input, string, len } => self.io(port, size, input, string, len),
+            Exit::Fault { gpa, write, fetch } => Some(self.fault(gpa, write, fetch)),
+            Exit::Skip(len) => {
                 // Caches are the machine's: a partition may not flush (or drop) them.
-                self.skip(2);
+                self.skip(len);
                 None
             }
-            reason::VMCALL..=reason::VMXON
-            | reason::INVEPT
-            | reason::INVVPID
-            | reason::VMFUNC
-            | reason::GETSEC
-            | reason::RDPMC
-            | reason::MWAIT
-            | reason::MONITOR
-            | reason::ENCLS => {
-                self.inject_exception(UD, None);
+            Exit::Undefined => {
+                self.vendor.inject(Event::Exception(UD, None));
                 None
             }
-            reason::EXCEPTION_NMI | reason::INIT | reason::SIPI => None,
-            reason::TRIPLE_FAULT => Some(VmExit::Refused("triple fault")),
-            reason::TASK_SWITCH => Some(VmExit::Refused("a hardware task switch")),
-            reason::EPT_MISCONFIG => Some(VmExit::Refused("EPT misconfiguration")),
-            _ => Some(VmExit::Refused("an unexpected VM exit")),
+            Exit::Stop(why) => Some(VmExit::Refused(why)),
+            Exit::Nothing => None,
         }
     }
 
-    /// An event being delivered when the exit happened is delivered again on entry.
-    fn reinject_vectoring(&mut self) {
-        let info = field::IDT_VECTORING_INFO.read();
-        if info & (1 << 31) == 0 {
-            return;
-        }
-        field::ENTRY_INTERRUPTION_INFO.write(info & !(1 << 12));
-        if info & (1 << 11) != 0 {
-            field::ENTRY_EXCEPTION_ERROR_CODE.write(field::IDT_VECTORING_ERROR_CODE.read());
-        }
-        if matches!((info >> 8) & 7, 4..=6) {
-            field::ENTRY_INSTRUCTION_LENGTH.write(field::EXIT_INSTRUCTION_LENGTH.read());
-        }
-    }
-
-    fn interrupt(&mut self) -> Option<VmExit> {
-        let vector = field::EXIT_INTERRUPTION_INFO.read() as u8;
-        apic::eoi();
+    /// A physical interrupt: the hypervisor's kick (core looks at the partition), a
+    /// device pin of this partition, or the timer (`prepare` expires it). Without the
+    /// vector (SVM takes the interrupt after the exit), it is taken and ended here.
+    fn interrupt(&mut self, vector: Option<u8>) -> Option<VmExit> {
+        let vector = match vector {
+            Some(v) => {
+                apic::eoi();
+                v
+            }
+            None => apic::take_pending()?,
+        };
         match vector {
             apic::KICK => Some(VmExit::Handled),
             v if (apic::PIN_BASE..apic::PIN_BASE + 24).contains(&v) => {
                 self.part.device_pin(u32::from(v - apic::PIN_BASE));
                 None
             }
-            _ => None, // the timer: `prepare` expires it
+            _ => None,
         }
     }
 
-    fn cpuid(&mut self) {
-        let (leaf, subleaf) = (self.regs.get(0) as u32, self.regs.get(1) as u32);
+    fn cpuid(&mut self, len: u8) {
+        let (leaf, subleaf) = (self.reg(0) as u32, self.reg(1) as u32);
         let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
         let view = View {
             apic_id: self.index as u32,
@@ -145,13 +119,13 @@ impl Vcpu {
         };
         let r = cpuid::filter(leaf, subleaf, Regs { eax: host.eax, ebx: host.ebx, ecx: host.ecx, edx: host.edx }, &view);
         for (n, v) in [(0, r.eax), (3, r.ebx), (1, r.ecx), (2, r.edx)] {
-            self.regs.set(n, u64::from(v));
+            self.set_reg(n, u64::from(v));
         }
-        self.skip(2);
+        self.skip(len);
     }
 
-    fn rdmsr(&mut self) -> Option<VmExit> {
-        let index = self.regs.get(1) as u32;
+    fn rdmsr(&mut self, len: u8) -> Option<VmExit> {
+        let index = self.reg(1) as u32;
         let value = match msrs::classify(index, false) {
             Access::Apic => self.lapic.read(index, apic::tsc()).ok(),
             Access::Constant(v) => Some(v),
@@ -160,48 +134,40 @@ impl Vcpu {
         };
         match value {
             Some(v) => {
-                self.regs.set(0, v & 0xffff_ffff);
-                self.regs.set(2, v >> 32);
-                self.skip(2);
+                self.set_reg(0, v & 0xffff_ffff);
+                self.set_reg(2, v >> 32);
+                self.skip(len);
             }
-            None => self.inject_exception(GP, Some(0)),
+            None => self.vendor.inject(Event::Exception(GP, Some(0))),
         }
         None
     }
 
-    fn wrmsr(&mut self) -> Option<VmExit> {
-        let index = self.regs.get(1) as u32;
-        let value = (self.regs.get(2) << 32) | (self.regs.get(0) & 0xffff_ffff);
+    fn wrmsr(&mut self, len: u8) -> Option<VmExit> {
+        let index = self.reg(1) as u32;
+        let value = (self.reg(2) << 32) | (self.reg(0) & 0xffff_ffff);
         let ok = match msrs::classify(index, true) {
             Access::Apic => match self.lapic.write(index, value, apic::tsc()) {
                 Ok(effect) => {
-                    self.skip(2);
+                    self.skip(len);
                     return self.apic_effect(effect);
                 }
                 Err(_) => false,
             },
             Access::ApicBase => value & 0xffff_ffff_ffff_f000 == 0xfee0_0000 && value & (3 << 10) == 3 << 10,
-            Access::Efer => self.write_efer(value),
+            Access::Efer if value & !msrs::EFER_WRITABLE == 0 => {
+                self.vendor.set_efer(value);
+                true
+            }
             Access::Ignore => true,
-            Access::Constant(_) | Access::Fault => false,
+            Access::Efer | Access::Constant(_) | Access::Fault => false,
         };
         if ok {
-            self.skip(2);
+            self.skip(len);
         } else {
-            self.inject_exception(GP, Some(0));
+            self.vendor.inject(Event::Exception(GP, Some(0)));
         }
         None
-    }
-
-    fn write_efer(&mut self, value: u64) -> bool {
-        if value & !msrs::EFER_WRITABLE != 0 {
-            return false;
-        }
-        let paging = field::GUEST_CR0.read() & (1 << 31) != 0;
-        let lme = value & (1 << 8) != 0;
-        let lma = if lme && paging { 1 << 10 } else { 0 };
-        field::GUEST_IA32_EFER.write((value & !(1 << 10)) | lma);
-        true
     }
 
     /// What a virtual APIC write asks for: IPIs to the partition's own vCPUs (never
@@ -237,63 +203,46 @@ impl Vcpu {
         None
     }
 
-    fn cr_access(&mut self) -> Option<VmExit> {
-        let q = self.qualification;
-        let (cr, kind, reg) = (q & 0xf, (q >> 4) & 3, ((q >> 8) & 0xf) as u8);
-        let value = self.regs.get(reg);
-        match (cr, kind) {
-            (0, 0) => {
-                field::GUEST_CR0.write(self.ctl.cr0(value));
-                field::CR0_READ_SHADOW.write(value);
-                let efer = field::GUEST_IA32_EFER.read();
-                if efer & (1 << 8) != 0 {
-                    let lma = if value & (1 << 31) != 0 { 1 << 10 } else { 0 };
-                    field::GUEST_IA32_EFER.write((efer & !(1 << 10)) | lma);
-                }
+    fn cr_write(&mut self, cr: u8, gpr: u8, len: u8) {
+        let value = self.reg(gpr);
+        let ok = match cr {
+            0 => {
+                self.vendor.set_cr0(value);
+                true
             }
-            (4, 0) => {
-                if value & (1 << 13) != 0 {
-                    // CR4.VMXE: no VMX inside a partition.
-                    self.inject_exception(GP, Some(0));
-                    return None;
-                }
-                field::GUEST_CR4.write(self.ctl.cr4(value));
-                field::CR4_READ_SHADOW.write(value);
-            }
-            _ => return Some(VmExit::Refused("a control-register access the hypervisor does not emulate")),
+            // CR4.VMXE / SVME: no virtualization inside a partition.
+            _ => self.vendor.set_cr4(value),
+        };
+        if ok {
+            self.skip(len);
+        } else {
+            self.vendor.inject(Event::Exception(GP, Some(0)));
         }
-        self.skip(u64::from(field::EXIT_INSTRUCTION_LENGTH.read()));
-        None
     }
 
-    fn xsetbv(&mut self) {
-        let (index, value) = (self.regs.get(1) as u32, (self.regs.get(2) << 32) | (self.regs.get(0) & 0xffff_ffff));
+    fn xsetbv(&mut self, len: u8) {
+        let (index, value) = (self.reg(1) as u32, (self.reg(2) << 32) | (self.reg(0) & 0xffff_ffff));
         let supported = core::arch::x86_64::__cpuid_count(0xd, 0);
         let allowed = (u64::from(supported.edx) << 32) | u64::from(supported.eax);
         // x87 on; AVX needs SSE (SDM Vol. 1 13.3).
         let valid = index == 0 && value & !allowed == 0 && value & 1 != 0 && (value & 4 == 0 || value & 2 != 0);
         if !valid {
-            self.inject_exception(GP, Some(0));
+            self.vendor.inject(Event::Exception(GP, Some(0)));
             return;
         }
         // SAFETY: XCR0 is the guest's (the hypervisor never uses XSAVE state) and the
         // value passed the architecture's own checks above.
         unsafe { core::arch::asm!("xsetbv", in("ecx") 0u32, in("eax") value as u32, in("edx") (value >> 32) as u32) };
-        self.skip(3);
+        self.skip(len);
     }
 
-    /// An I/O instruction on a port the partition was not given (SDM Vol. 3C Table 28-5).
-    fn io(&mut self) -> Option<VmExit> {
-        let q = self.qualification;
-        let size = (q & 7) as u8 + 1;
-        let input = q & (1 << 3) != 0;
-        let port = (q >> 16) as u16;
-        if q & (1 << 4) != 0 {
+    /// An I/O instruction on a port the partition was not given.
+    fn io(&mut self, port: u16, size: u8, input: bool, string: bool, len: u8) -> Option<VmExit> {
+        if string {
             return Some(VmExit::Refused("string I/O to a port the hypervisor emulates"));
         }
-        let len = field::EXIT_INSTRUCTION_LENGTH.read() as u8;
-        let value = self.regs.get(0) & (u64::MAX >> (64 - 8 * u32::from(size)));
-        if let Some(exit) = self.power_port(port, input, value) {
+        let value = self.reg(0) & (u64::MAX >> (64 - 8 * u32::from(size)));
+        if let Some(exit) = self.power_port(port, input, value, len) {
             return exit;
         }
         self.pending = Pending::Access { len, reg: input.then_some(0), size, dest: size, sign: false };
@@ -303,8 +252,7 @@ impl Vcpu {
 
     /// The ACPI PM and reset ports of doc/x86.md: `Some` when the access was one of
     /// them (`Some(None)`: emulated, go on).
-    fn power_port(&mut self, port: u16, input: bool, value: u64) -> Option<Option<VmExit>> {
-        let len = u64::from(field::EXIT_INSTRUCTION_LENGTH.read());
+    fn power_port(&mut self, port: u16, input: bool, value: u64, len: u8) -> Option<Option<VmExit>> {
         let request = match port {
             RESET_PORT if !input && value as u8 & RESET_VALUE == RESET_VALUE => Some(PowerRequest::SystemReset),
             PM1A_CNT if !input && value & (1 << 13) != 0 && (value >> 10) & 7 == u64::from(SLP_TYP_S5) => {
@@ -314,19 +262,17 @@ impl Vcpu {
             _ => return None,
         };
         if input {
-            self.regs.set(0, self.regs.get(0) & !0xffff_ffff); // the PM registers read 0
+            self.set_reg(0, self.reg(0) & !0xffff_ffff); // the PM registers read 0
         }
         self.skip(len);
         Some(request.map(VmExit::Power))
     }
 
-    /// An access to guest-physical memory the EPT does not map: an emulated device
-    /// (decoded), or a fault.
-    fn ept_violation(&mut self) -> VmExit {
-        let gpa = GuestPhysAddr::new(field::GUEST_PHYSICAL_ADDRESS.read());
-        let write = self.qualification & (1 << 1) != 0;
-        let fetch = self.qualification & (1 << 2) != 0;
-        let decoded = if fetch { None } else { guestmem::fetch_and_decode(self) };
+    /// An access to guest-physical memory the nested tables do not map: an emulated
+    /// device (decoded), or a fault.
+    fn fault(&mut self, gpa: u64, write: bool, fetch: bool) -> VmExit {
+        let gpa = GuestPhysAddr::new(gpa);
+        let decoded = if fetch { None } else { guestmem::fetch_and_decode(self.part, &self.vendor) };
         let Some(access) = decoded.filter(|a| matches!(a.op, Op::Store { .. } | Op::StoreImm(_)) == write) else {
             return VmExit::Stage2Fault { gpa, write };
         };
@@ -343,9 +289,9 @@ impl Vcpu {
     /// A register as a store's source (16+ = AH, CH, DH, BH).
     fn register_value(&self, reg: u8) -> u64 {
         if reg >= 16 {
-            self.regs.get(reg - 16) >> 8
+            self.reg(reg - 16) >> 8
         } else {
-            self.regs.get(reg)
+            self.reg(reg)
         }
     }
 
@@ -359,17 +305,17 @@ impl Vcpu {
         }
         if reg >= 16 {
             let n = reg - 16;
-            let old = self.regs.get(n);
-            self.regs.set(n, (old & !0xff00) | ((v & 0xff) << 8));
+            let old = self.reg(n);
+            self.set_reg(n, (old & !0xff00) | ((v & 0xff) << 8));
             return;
         }
-        let old = self.regs.get(reg);
+        let old = self.reg(reg);
         let merged = match dest {
             1 => (old & !0xff) | (v & 0xff),
             2 => (old & !0xffff) | (v & 0xffff),
             4 => v & 0xffff_ffff, // a 32-bit destination clears the upper half
             _ => v,
         };
-        self.regs.set(reg, merged);
+        self.set_reg(reg, merged);
     }
 }

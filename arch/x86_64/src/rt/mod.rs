@@ -21,6 +21,8 @@ mod tsc;
 mod vcpu;
 mod vmx;
 
+use alloc::boxed::Box;
+
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
@@ -54,7 +56,7 @@ fn board() -> &'static Board {
 /// Every partition, built once by the boot CPU before any other CPU starts.
 static PARTS: Once<Vec<&'static Part>> = Once::new();
 /// VMX controls, worked out once.
-static CONTROLS: Once<vcpu::Controls> = Once::new();
+static CONTROLS: Once<vmx::Controls> = Once::new();
 /// The machine's ACPI root, for powering it off.
 static RSDP: Once<crate::bootinfo::Rsdp> = Once::new();
 
@@ -85,14 +87,14 @@ extern "C" fn rust_primary(magic: u32, info: u32) -> ! {
         refuse("the CPU has no x2APIC");
     }
     apic::init_this_cpu();
-    if let Some(why) = vmx::unsupported() {
+    if let Some(why) = vmx::insn::unsupported() {
         refuse(why);
     }
     let booted = match boot::boot(magic, info) {
         Ok(b) => b,
         Err(msg) => refuse(&msg),
     };
-    match vcpu::Controls::probe() {
+    match vmx::Controls::probe() {
         Ok(c) => {
             CONTROLS.call_once(|| c);
         }
@@ -146,18 +148,19 @@ fn cpu_main(host: (u64, u64)) -> ! {
     };
     // SAFETY: once per CPU, interrupts off, VMX checked supported on the boot CPU (the
     // machine's CPUs are alike).
-    if let Err(why) = unsafe { vmx::enable() } {
+    if let Err(why) = unsafe { vmx::insn::enable() } {
         defmt::error!("cpu {=u32}: {=str}", me, why);
         halt()
     }
     let Some(&ctl) = CONTROLS.get() else { halt() };
-    let mut vcpu = match vcpu::Vcpu::new(part, index, ctl, host) {
+    let vendor = match vmx::Vmx::new(part, ctl, host) {
         Ok(v) => v,
         Err(why) => {
             defmt::error!("cpu {=u32}: {=str}", me, why);
             halt()
         }
     };
+    let mut vcpu = vcpu::Vcpu::new(part, index, vendor);
     partition::run_vcpu(&part.ctl, index, &mut vcpu, &RuntimeHost)
 }
 
@@ -190,6 +193,22 @@ impl Host for RuntimeHost {
         } else {
             defmt::info!("{=str}", line.as_str());
         }
+    }
+}
+
+/// A 4 KiB, 4 KiB-aligned region (VMXON region, VMCS, VMCB, bitmaps).
+#[repr(C, align(4096))]
+pub struct Page(pub [u8; 4096]);
+
+impl Page {
+    /// A zeroed page on the heap, for ever.
+    pub fn leak() -> &'static mut Page {
+        Box::leak(Box::new(Page([0; 4096])))
+    }
+
+    /// Its physical address (the heap is identity-mapped).
+    pub fn phys(&self) -> u64 {
+        self as *const Page as u64
     }
 }
 

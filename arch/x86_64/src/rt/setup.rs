@@ -16,7 +16,7 @@ use bulkhead_core::vdev::{BadAccess, MmioDevice, VirtNs16550};
 use spin::Mutex;
 
 use super::console::Sink;
-use super::vmx::Page;
+use super::Page;
 use crate::ept::{eptp, Ept};
 use crate::guestboot::{self, ZeroPage, ACPI, CMDLINE, IOAPIC_BASE, ZERO_PAGE};
 use crate::vioapic::VIoApic;

@@ -1,29 +1,14 @@
-//! VMX operation on one CPU: VMXON, VMCS regions, VMREAD/VMWRITE over the width-typed
-//! fields of `crate::vmcs` (SDM Vol. 3C chapters 24 "Introduction to VMX operation" and
-//! 31 "VMX instruction reference").
+//! VMX instructions: VMXON, VMCS regions, VMREAD/VMWRITE over the width-typed fields of
+//! `crate::vmcs` (SDM Vol. 3C chapters 24 "Introduction to VMX operation" and 31 "VMX
+//! instruction reference").
 
-use alloc::boxed::Box;
 use core::arch::asm;
 
 use x86_64::registers::model_specific::Msr;
 
 use crate::vmcs::{msr, F16, F32, F64, FN};
 
-/// A 4 KiB, 4 KiB-aligned region (VMXON region, VMCS, bitmaps).
-#[repr(C, align(4096))]
-pub struct Page(pub [u8; 4096]);
-
-impl Page {
-    /// A zeroed page on the heap, for ever.
-    pub fn leak() -> &'static mut Page {
-        Box::leak(Box::new(Page([0; 4096])))
-    }
-
-    /// Its physical address (the heap is identity-mapped).
-    pub fn phys(&self) -> u64 {
-        self as *const Page as u64
-    }
-}
+use super::super::Page;
 
 /// Reads a VMX capability MSR.
 pub fn cap(msr: u32) -> u64 {
