@@ -18,6 +18,7 @@ pub mod ept;
 pub mod guestboot;
 pub mod machine;
 pub mod msr;
+pub mod npt;
 pub mod target;
 pub mod vioapic;
 pub mod vlapic;
