@@ -136,6 +136,7 @@ const TARGET_BUILDS: &[(&str, &str)] = &[
     ("bulkhead-qemu-virt-arm64", "aarch64-unknown-none-softfloat"),
     ("bulkhead-bochs-x86_64", "x86_64-unknown-none"),
     ("bulkhead-testguest-aarch64", "aarch64-unknown-none"),
+    ("bulkhead-testguest-x86_64", "x86_64-unknown-none"),
 ];
 
 /// Builds each of [`TARGET_BUILDS`]; each build is one test case.
