@@ -1,7 +1,9 @@
-//! The physical local APIC, in x2APIC mode: the hypervisor's kick IPIs, the timer that
-//! stands in for each vCPU's virtual timer, INIT-SIPI-SIPI, EOI (SDM Vol. 3A 11.12).
+//! The physical local APIC: the hypervisor's kick IPIs, the timer that stands in for
+//! each vCPU's virtual timer, INIT-SIPI-SIPI, EOI (SDM Vol. 3A chapter 11). x2APIC mode
+//! where the CPU has it, xAPIC MMIO otherwise; the TSC-deadline timer where it exists,
+//! one-shot counts otherwise.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use x86_64::registers::model_specific::Msr;
 
@@ -15,12 +17,26 @@ pub const SPURIOUS: u8 = 0xff;
 pub const PIN_BASE: u8 = 0x30;
 
 const APIC_BASE: u32 = 0x1b;
-const X2APIC_ID: u32 = 0x802;
-const EOI: u32 = 0x80b;
-const SVR: u32 = 0x80f;
-const ICR: u32 = 0x830;
-const LVT_TIMER: u32 = 0x832;
 const TSC_DEADLINE: u32 = 0x6e0;
+/// xAPIC register offsets (x2APIC MSR = 0x800 + offset / 16).
+const ID: u32 = 0x20;
+const EOI: u32 = 0xb0;
+const SVR: u32 = 0xf0;
+const ICR_LOW: u32 = 0x300;
+const ICR_HIGH: u32 = 0x310;
+const LVT_TIMER: u32 = 0x320;
+const TIMER_INITIAL: u32 = 0x380;
+const TIMER_DIVIDE: u32 = 0x3e0;
+/// The xAPIC page, where the firmware left it.
+const XAPIC_BASE: u64 = 0xfee0_0000;
+
+/// Whether the APIC runs in x2APIC mode (MSRs) rather than xAPIC (MMIO); set once by
+/// the boot CPU from CPUID, the same on every CPU.
+static X2APIC: AtomicBool = AtomicBool::new(false);
+/// Whether the timer has a TSC-deadline mode; otherwise one-shot counts are used.
+static TSC_DEADLINE_MODE: AtomicBool = AtomicBool::new(false);
+/// APIC timer ticks (divide by 1) per 1024 TSC ticks, for the one-shot fallback.
+static TICKS_PER_1K_TSC: AtomicU64 = AtomicU64::new(1024);
 
 fn wrmsr(msr: u32, value: u64) {
     // SAFETY: every caller passes an x2APIC register (or IA32_APIC_BASE /
@@ -33,51 +49,120 @@ fn rdmsr(msr: u32) -> u64 {
     unsafe { Msr::new(msr).read() }
 }
 
-/// Whether the CPU has an x2APIC (CPUID.1:ECX[21]).
-pub fn has_x2apic() -> bool {
-    let leaf = core::arch::x86_64::__cpuid(1);
-    leaf.ecx & (1 << 21) != 0
+/// Writes APIC register `offset` in whichever mode the APIC is.
+fn write(offset: u32, value: u32) {
+    if X2APIC.load(Ordering::Relaxed) {
+        wrmsr(0x800 + offset / 16, u64::from(value));
+    } else {
+        // SAFETY: the xAPIC page is the hypervisor's own (never mapped into a
+        // partition), identity-mapped; `offset` is a register of it.
+        unsafe { ((XAPIC_BASE + u64::from(offset)) as *mut u32).write_volatile(value) };
+    }
 }
 
-/// Switches this CPU's APIC to x2APIC mode, software-enabled, TSC-deadline timer on
-/// [`TIMER`], nothing else unmasked.
+/// Reads APIC register `offset`.
+fn read(offset: u32) -> u32 {
+    if X2APIC.load(Ordering::Relaxed) {
+        rdmsr(0x800 + offset / 16) as u32
+    } else {
+        // SAFETY: as in `write`; reads of these registers have no side effects.
+        unsafe { ((XAPIC_BASE + u64::from(offset)) as *const u32).read_volatile() }
+    }
+}
+
+/// Picks x2APIC mode where CPUID offers it (else xAPIC, as on QEMU 7.2's TCG) and the
+/// TSC-deadline timer where it exists; once, on the boot CPU.
+pub fn choose_mode() {
+    let leaf = core::arch::x86_64::__cpuid(1);
+    X2APIC.store(leaf.ecx & (1 << 21) != 0, Ordering::Relaxed);
+    TSC_DEADLINE_MODE.store(leaf.ecx & (1 << 24) != 0, Ordering::Relaxed);
+}
+
+/// Enables this CPU's APIC (x2APIC mode if chosen), its timer on [`TIMER`] (TSC-deadline
+/// or one-shot), nothing else unmasked.
 pub fn init_this_cpu() {
     let base = rdmsr(APIC_BASE);
-    wrmsr(APIC_BASE, base | (1 << 11) | (1 << 10)); // EN, EXTD
-    wrmsr(SVR, 0x100 | u64::from(SPURIOUS));
-    wrmsr(LVT_TIMER, (2 << 17) | u64::from(TIMER)); // TSC-deadline mode
-    wrmsr(TSC_DEADLINE, 0);
+    let x2 = if X2APIC.load(Ordering::Relaxed) { 1 << 10 } else { 0 };
+    wrmsr(APIC_BASE, base | (1 << 11) | x2); // EN (and EXTD)
+    write(SVR, 0x100 | u32::from(SPURIOUS));
+    if TSC_DEADLINE_MODE.load(Ordering::Relaxed) {
+        write(LVT_TIMER, (2 << 17) | u32::from(TIMER));
+        wrmsr(TSC_DEADLINE, 0);
+    } else {
+        write(TIMER_DIVIDE, 0xb); // divide by 1
+        write(LVT_TIMER, u32::from(TIMER)); // one-shot
+        write(TIMER_INITIAL, 0);
+    }
 }
 
-/// This CPU's x2APIC id.
+/// Measures the APIC timer against the TSC (one-shot fallback only).
+pub fn calibrate(tsc_per_ms: u64) {
+    if TSC_DEADLINE_MODE.load(Ordering::Relaxed) {
+        return;
+    }
+    write(TIMER_INITIAL, u32::MAX);
+    let start = tsc();
+    while tsc() - start < tsc_per_ms {
+        core::hint::spin_loop();
+    }
+    let elapsed = u64::from(u32::MAX - read(0x390)); // current count
+    write(TIMER_INITIAL, 0);
+    TICKS_PER_1K_TSC.store((elapsed * 1024 / tsc_per_ms).max(1), Ordering::Relaxed);
+}
+
+/// This CPU's APIC id.
 pub fn id() -> u32 {
-    rdmsr(X2APIC_ID) as u32
+    if X2APIC.load(Ordering::Relaxed) {
+        read(ID)
+    } else {
+        read(ID) >> 24
+    }
 }
 
 /// Ends the interrupt in service.
 pub fn eoi() {
-    wrmsr(EOI, 0);
+    write(EOI, 0);
 }
 
-/// Sends fixed interrupt `vector` to the CPU with x2APIC id `dest`.
+/// Writes the interrupt command register: destination `dest`, low word `low`.
+fn icr(dest: u32, low: u32) {
+    if X2APIC.load(Ordering::Relaxed) {
+        wrmsr(0x830, (u64::from(dest) << 32) | u64::from(low));
+    } else {
+        write(ICR_HIGH, dest << 24);
+        write(ICR_LOW, low);
+    }
+}
+
+/// Sends fixed interrupt `vector` to the CPU with APIC id `dest`.
 pub fn send(dest: u32, vector: u8) {
-    wrmsr(ICR, (u64::from(dest) << 32) | u64::from(vector));
+    icr(dest, u32::from(vector));
 }
 
 /// INIT then two SIPIs at `page` (the start-up vector: the CPU starts at
-/// `page << 12` in real mode), to the CPU with x2APIC id `dest` (SDM Vol. 3A 9.4.4.1).
+/// `page << 12` in real mode), to the CPU with APIC id `dest` (SDM Vol. 3A 9.4.4.1).
 pub fn start_cpu(dest: u32, page: u8, delay: impl Fn(u64)) {
-    let to = u64::from(dest) << 32;
-    wrmsr(ICR, to | 0x4500); // INIT, level assert
+    icr(dest, 0x4500); // INIT, level assert
     delay(10_000);
-    wrmsr(ICR, to | 0x4600 | u64::from(page));
+    icr(dest, 0x4600 | u32::from(page));
     delay(200);
-    wrmsr(ICR, to | 0x4600 | u64::from(page));
+    icr(dest, 0x4600 | u32::from(page));
 }
 
 /// Arms this CPU's timer for TSC value `deadline` (0: off).
 pub fn set_deadline(deadline: u64) {
-    wrmsr(TSC_DEADLINE, deadline);
+    if TSC_DEADLINE_MODE.load(Ordering::Relaxed) {
+        wrmsr(TSC_DEADLINE, deadline);
+        return;
+    }
+    let count = match deadline {
+        0 => 0,
+        d => {
+            let delta = d.saturating_sub(tsc()).max(1);
+            (delta * TICKS_PER_1K_TSC.load(Ordering::Relaxed) / 1024).clamp(1, u64::from(u32::MAX)) as u32
+        }
+    };
+    write(TIMER_INITIAL, count);
 }
 
 /// Sleeps until an interrupt arrives, which the IDT handler ends: a CPU with no vCPU

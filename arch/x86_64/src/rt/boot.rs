@@ -74,6 +74,7 @@ pub fn boot(magic: u32, info: u32) -> Result<Booted, String> {
         ioapic::init(u64::from(io.address));
     }
     let tsc_per_ms = super::tsc::per_ms();
+    super::apic::calibrate(tsc_per_ms);
     defmt::info!("bulkhead on {=str}: {=usize} partitions, TSC {=u64} kHz", super::board().name, config.partitions.len(), tsc_per_ms);
     let mut parts = Vec::new();
     for (id, placement) in placements.into_iter().enumerate() {

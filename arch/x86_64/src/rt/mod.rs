@@ -83,9 +83,7 @@ extern "C" fn rust_primary(magic: u32, info: u32) -> ! {
     cpu::init_idt();
     let host = cpu::init_this_cpu();
     cpu::enable_xsave();
-    if !apic::has_x2apic() {
-        refuse("the CPU has no x2APIC");
-    }
+    apic::choose_mode();
     apic::init_this_cpu();
     if let Some(why) = vmx::insn::unsupported() {
         refuse(why);
