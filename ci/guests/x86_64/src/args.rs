@@ -22,6 +22,11 @@ pub struct Args {
     pub reset_after: u64,
     /// Heartbeats before powering off (`off_after=`), 3 by default.
     pub off_after: u64,
+    /// The I/O APIC pin `test=ioapic-listen` unmasks (`pin=`, decimal), 3 by default.
+    pub pin: u32,
+    /// `test=com2-irq` programs its I/O APIC pin level-triggered (`trigger=level`)
+    /// instead of edge-triggered (`trigger=edge`, the default).
+    pub level: bool,
     /// Which Bochs backdoor `test=backdoor` tries (`door=magic|e9|shutdown`).
     pub door: &'static str,
 }
@@ -38,6 +43,8 @@ impl Default for Args {
             after: 3,
             reset_after: 3,
             off_after: 3,
+            pin: 3,
+            level: false,
             door: "magic",
         }
     }
@@ -84,6 +91,14 @@ fn apply(args: &mut Args, key: &str, value: &'static str) -> Option<()> {
         "after" => args.after = dec(value)?,
         "reset_after" => args.reset_after = dec(value)?,
         "off_after" => args.off_after = dec(value)?,
+        "pin" => args.pin = dec(value).filter(|&p| p < 24)? as u32,
+        "trigger" => {
+            args.level = match value {
+                "edge" => false,
+                "level" => true,
+                _ => return None,
+            }
+        }
         "door" => {
             args.door = match value {
                 "magic" | "e9" | "shutdown" => value,

@@ -1,5 +1,6 @@
 //! The IDT: all 32 exceptions report and stop their CPU (or are skipped when expected),
-//! the timer and test IPIs go to their handlers, anything else is reported.
+//! the timer, test IPIs and (while its test runs) COM2 go to their handlers, anything
+//! else is reported.
 
 use core::arch::{asm, global_asm};
 use core::ptr::{addr_of, addr_of_mut};
@@ -14,6 +15,8 @@ pub const TIMER_VECTOR: u8 = 0x40;
 pub const IPI_BASE: u8 = 0x50;
 /// How many IPI test vectors there are.
 pub const IPI_COUNT: u8 = 16;
+/// The vector `test=com2-irq` routes COM2's pin to (and `test=ioapic-listen` its pin).
+pub const COM2_VECTOR: u8 = 0x60;
 /// The local APIC's spurious vector (needs no EOI).
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// Exceptions that run on the IST stack: NMI, #DF, #MC.
@@ -166,6 +169,7 @@ extern "C" fn dispatch(frame: &mut Frame) {
             apic::eoi();
         }
         SPURIOUS_VECTOR => {}
+        COM2_VECTOR if behaviours::com2::armed() => behaviours::com2::on_irq(),
         v if (IPI_BASE..IPI_BASE + IPI_COUNT).contains(&v) => {
             behaviours::ipi::on_ipi(v - IPI_BASE);
             apic::eoi();

@@ -1,5 +1,6 @@
 //! The behaviours `test=<name>` selects; each but `spam` ends in the heartbeat idle loop.
 
+pub mod com2;
 mod evil;
 mod fpu;
 pub mod ipi;
@@ -40,6 +41,8 @@ pub fn run(plat: &'static Platform, args: &Args) -> ! {
         "ipi-foreign" => ipi::run(plat, args),
         "fpu" => fpu::run(plat),
         "backdoor" => backdoor(plat, args),
+        "com2-irq" => com2::run(plat, args),
+        "ioapic-listen" => com2::listen(args),
         other => say!("FAIL unknown test {}", other),
     }
     idle()
