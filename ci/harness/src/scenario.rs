@@ -12,7 +12,8 @@ use crate::disk::Disk;
 /// One scenario: what to boot, how long to wait and what the output must show.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    /// Unique name, equal to the file's stem.
+    /// Unique name: the file's stem, plus `@<board>` for a file that names several
+    /// boards.
     pub name: String,
     /// What the scenario shows, in a sentence.
     pub description: String,
@@ -42,7 +43,7 @@ struct RawScenario {
     name: String,
     #[serde(default)]
     description: String,
-    board: String,
+    board: Boards,
     config: Option<String>,
     timeout: u64,
     #[serde(default)]
@@ -55,6 +56,14 @@ struct RawScenario {
     cadence: Vec<RawCadence>,
     #[serde(default)]
     disk: Vec<RawDisk>,
+}
+
+/// `board = "name"`, or `board = ["a", "b"]`: the same scenario on each board.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Boards {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,7 +110,7 @@ pub fn load_scenarios(dir: &Path) -> Result<Vec<Scenario>, String> {
     let (mut scenarios, mut errors) = (Vec::new(), Vec::new());
     for file in files {
         match load_file(&file) {
-            Ok(scenario) => scenarios.push(scenario),
+            Ok(mut each) => scenarios.append(&mut each),
             Err(e) => errors.push(e),
         }
     }
@@ -112,8 +121,8 @@ pub fn load_scenarios(dir: &Path) -> Result<Vec<Scenario>, String> {
     }
 }
 
-/// Reads and validates one scenario file.
-pub fn load_file(file: &Path) -> Result<Scenario, String> {
+/// Reads and validates one scenario file: one scenario per board it names.
+pub fn load_file(file: &Path) -> Result<Vec<Scenario>, String> {
     let at = file.display();
     let source = std::fs::read_to_string(file).map_err(|e| format!("{at}: {e}"))?;
     let raw: RawScenario =
@@ -125,8 +134,8 @@ pub fn load_file(file: &Path) -> Result<Scenario, String> {
     build(raw, file, stem).map_err(|e| format!("{at}: {e}"))
 }
 
-/// Validates a parsed file into a [`Scenario`]; errors name the field.
-fn build(raw: RawScenario, file: &Path, stem: &str) -> Result<Scenario, String> {
+/// Validates a parsed file into a [`Scenario`] per board; errors name the field.
+fn build(raw: RawScenario, file: &Path, stem: &str) -> Result<Vec<Scenario>, String> {
     let safe = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
     if raw.name != stem || !raw.name.chars().all(safe) {
         return Err(format!(
@@ -166,31 +175,40 @@ fn build(raw: RawScenario, file: &Path, stem: &str) -> Result<Scenario, String> 
                 .into(),
         );
     }
-    let config = raw
-        .config
-        .unwrap_or_else(|| format!("boards/{}/config.dts", raw.board));
-    if Path::new(&config).is_absolute() {
+    let boards = match raw.board {
+        Boards::One(b) => vec![b],
+        Boards::Many(b) => b,
+    };
+    if boards.is_empty() || boards.iter().any(|b| b.is_empty()) {
+        return Err("board: needs a board name (or a list of them)".into());
+    }
+    if raw.config.as_deref().is_some_and(|c| Path::new(c).is_absolute()) {
         return Err(format!(
-            "config: `{config}` must be relative to the repository root"
+            "config: `{}` must be relative to the repository root",
+            raw.config.unwrap_or_default()
         ));
     }
-    let disks = raw
+    let disks: Vec<Disk> = raw
         .disk
         .into_iter()
         .enumerate()
         .map(|(i, d)| Disk::new(i, &d.path, d.size_mib, d.files, &raw.qemu_extra))
         .collect::<Result<_, _>>()?;
-    Ok(Scenario {
-        name: raw.name,
-        description: raw.description,
-        file: file.to_path_buf(),
-        board: raw.board,
-        config: PathBuf::from(config),
-        timeout: Duration::from_secs(raw.timeout),
-        qemu_extra: raw.qemu_extra,
-        disks,
-        checks,
-    })
+    let several = boards.len() > 1;
+    Ok(boards
+        .into_iter()
+        .map(|board| Scenario {
+            name: if several { format!("{}@{board}", raw.name) } else { raw.name.clone() },
+            description: raw.description.clone(),
+            file: file.to_path_buf(),
+            config: PathBuf::from(raw.config.clone().unwrap_or_else(|| format!("boards/{board}/config.dts"))),
+            board,
+            timeout: Duration::from_secs(raw.timeout),
+            qemu_extra: raw.qemu_extra.clone(),
+            disks: disks.clone(),
+            checks: checks.clone(),
+        })
+        .collect())
 }
 
 /// Validates one `[[expect]]` table.
@@ -267,6 +285,16 @@ fn cadence(i: usize, raw: RawCadence) -> Result<Cadence, String> {
 
 /// Compiles a pattern; the error names the field.
 fn regex(field: &str, pattern: &str) -> Result<Regex, String> {
+    // `'\\bFAIL\\b'` in a TOML literal string is the regex `\\bFAIL\\b`: a literal
+    // backslash, never matched, so the check could not fail. A doubled backslash before
+    // a class or escape letter is that mistake, never meant.
+    let doubled = Regex::new(r"\\\\[bBdDsSwW\[\]().]").map_err(|e| e.to_string())?;
+    if let Some(m) = doubled.find(pattern) {
+        return Err(format!(
+            "{field}: `{}` is a literal backslash; in a '...' string write one backslash",
+            m.as_str()
+        ));
+    }
     Regex::new(pattern).map_err(|e| format!("{field}: {}", one_line(&e.to_string())))
 }
 

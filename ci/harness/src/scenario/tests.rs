@@ -2,9 +2,13 @@
 
 use super::*;
 
-fn parse(text: &str) -> Result<Scenario, String> {
+fn parse_all(text: &str) -> Result<Vec<Scenario>, String> {
     let raw: RawScenario = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
     build(raw, Path::new("ci/scenarios/demo.toml"), "demo")
+}
+
+fn parse(text: &str) -> Result<Scenario, String> {
+    parse_all(text).map(|mut all| all.remove(0))
 }
 
 const VALID: &str = r#"
@@ -47,6 +51,16 @@ fn valid_file_with_defaults() {
     let s = parse(&VALID.replace("period = 625000", "max_periods = 1.25")).unwrap();
     assert_eq!(s.checks.cadence[0].max_periods, 1.25);
     assert_eq!(s.checks.cadence[0].period, None, "period is optional");
+}
+
+#[test]
+fn a_list_of_boards_gives_one_scenario_per_board() {
+    let text = VALID.replace("board = \"qemu-virt-arm64\"", "board = [\"bochs-x86_64\", \"qemu-q35-x86_64\"]");
+    let all = parse_all(&text).unwrap();
+    let names: Vec<_> = all.iter().map(|s| (s.name.as_str(), s.board.as_str())).collect();
+    assert_eq!(names, [("demo@bochs-x86_64", "bochs-x86_64"), ("demo@qemu-q35-x86_64", "qemu-q35-x86_64")]);
+    assert_eq!(all[1].config, PathBuf::from("boards/qemu-q35-x86_64/config.dts"), "each board's default config");
+    rejected(&VALID.replace("board = \"qemu-virt-arm64\"", "board = []"), "board");
 }
 
 #[test]
@@ -148,6 +162,14 @@ fn a_scenario_that_checks_nothing_is_rejected() {
         "name = \"demo\"\nboard = \"b\"\ntimeout = 5\n[[expect]]\nsource = \"a\"\nlines = []",
         "empty",
     );
+}
+
+#[test]
+fn a_doubled_backslash_from_toml_quoting_is_refused() {
+    // In a literal string this is the regex `\\bFAIL\\b`, which can never match.
+    rejected(&VALID.replace("never = [\"(?i)panic\"]", "never = ['\\\\bFAIL\\\\b']"), "literal backslash");
+    rejected(&VALID.replace("never = [\"(?i)panic\"]", "never = ['^\\\\[beta\\\\] up']"), "literal backslash");
+    assert!(parse(&VALID.replace("never = [\"(?i)panic\"]", "never = ['\\bFAIL\\b']")).is_ok());
 }
 
 #[test]
