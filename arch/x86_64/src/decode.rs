@@ -4,6 +4,9 @@
 //!
 //! Anything else (string moves, read-modify-write ALU forms, exchanges) is `None`: the
 //! hypervisor does not guess, and the partition is stopped with a report.
+//!
+//! Also here: `MOV CRn, reg`, for CPUs whose control-register exits do not name the
+//! register (SVM without decode assists).
 
 /// What the instruction does at the faulting address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +174,28 @@ fn memory_operand_len(rest: &[u8], md: u8, rm: u8, addr16: bool) -> Option<usize
     Some(n)
 }
 
+/// A `MOV CRn, reg` (`0F 22 /r`, any REX) at the start of `code`: the control
+/// register, the general register (0 = RAX … 15 = R15) and the instruction's length.
+pub fn mov_to_cr(code: &[u8], mode: Mode) -> Option<(u8, u8, u8)> {
+    let mut i = 0;
+    let mut rex = 0;
+    while matches!(code.get(i)?, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67) {
+        i += 1;
+    }
+    if mode == Mode::Long && (0x40..=0x4f).contains(code.get(i)?) {
+        rex = code[i];
+        i += 1;
+    }
+    if code.get(i..i + 2)? != [0x0f, 0x22] {
+        return None;
+    }
+    // The mod field is ignored: the operand is always a register.
+    let modrm = *code.get(i + 2)?;
+    let cr = ((modrm >> 3) & 7) | if rex & 4 != 0 { 8 } else { 0 };
+    let gpr = (modrm & 7) | if rex & 1 != 0 { 8 } else { 0 };
+    Some((cr, gpr, (i + 3) as u8))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +261,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn moves_to_control_registers() {
+        // mov cr4, rax
+        assert_eq!(mov_to_cr(&[0x0f, 0x22, 0xe0], Mode::Long), Some((4, 0, 3)));
+        // mov cr4, r9 (REX.B)
+        assert_eq!(mov_to_cr(&[0x41, 0x0f, 0x22, 0xe1], Mode::Long), Some((4, 9, 4)));
+        // mov cr0, ebx in 32-bit code: 0x41 is INC ECX there, not REX
+        assert_eq!(mov_to_cr(&[0x0f, 0x22, 0xc3], Mode::Protected32), Some((0, 3, 3)));
+        assert_eq!(mov_to_cr(&[0x41, 0x0f, 0x22, 0xe1], Mode::Protected32), None);
+        // mov rax, cr4 (a read) and a truncated fetch
+        assert_eq!(mov_to_cr(&[0x0f, 0x20, 0xe0], Mode::Long), None);
+        assert_eq!(mov_to_cr(&[0x0f, 0x22], Mode::Long), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Which MSRs a partition may touch, and how (doc/x86.md): an explicit allow list.
 //!
-//! - Passthrough (no exit): state the VMCS saves and loads on every transition or that
-//!   only the owning vCPU's CPU uses (FS/GS bases, SYSCALL targets, SYSENTER, PAT,
+//! - Passthrough (no exit): state the VMCS or VMCB holds for the guest or that only
+//!   the owning vCPU's CPU uses (FS/GS bases, SYSCALL targets, SYSENTER, PAT,
 //!   TSC_AUX), and reads of EFER and the TSC.
 //! - Emulated: the x2APIC and the TSC deadline (the virtual APIC), IA32_APIC_BASE,
 //!   EFER writes, and a few read-mostly registers firmware-era code probes.
@@ -32,7 +32,8 @@ pub const PASSTHROUGH: &[u32] = &[
     0xc000_0103, // TSC_AUX
 ];
 
-/// Passed through for reads only (writes exit).
+/// Passed through for reads only (writes exit). SVM intercepts EFER reads as well: its
+/// guest EFER has SVME set, which the partition must not see.
 pub const READ_ONLY: &[u32] = &[TSC, EFER];
 
 /// What a trapped access does.
@@ -44,7 +45,8 @@ pub enum Access {
     Constant(u64),
     /// IA32_APIC_BASE: reads x2APIC enabled; writes that keep it so are accepted.
     ApicBase,
-    /// EFER: writes of SCE, LME, NXE go to the guest's EFER.
+    /// EFER: writes of SCE, LME, NXE go to the guest's EFER; reads (which exit only
+    /// on SVM, whose guest EFER carries SVME) return the guest's view.
     Efer,
     /// A write that is accepted and has no effect (microcode update triggers, TSC).
     Ignore,
@@ -60,7 +62,7 @@ pub fn classify(msr: u32, write: bool) -> Access {
     match msr {
         0x800..=0x8ff | 0x6e0 => Access::Apic,
         APIC_BASE => Access::ApicBase,
-        EFER if write => Access::Efer,
+        EFER => Access::Efer,
         TSC | 0x79 if write => Access::Ignore, // TSC, IA32_BIOS_UPDT_TRIG
         FEATURE_CONTROL if !write => Access::Constant(1), // locked, VMX off
         0x8b if !write => Access::Constant(0),            // IA32_BIOS_SIGN_ID
@@ -72,50 +74,9 @@ pub fn classify(msr: u32, write: bool) -> Access {
     }
 }
 
-/// The MSR bitmap (SDM Vol. 3C 25.6.9): a 4 KiB page, read-low, read-high, write-low,
-/// write-high, one bit per MSR, set = exit. Everything exits but [`PASSTHROUGH`] and
-/// the reads of [`READ_ONLY`].
-pub fn bitmap() -> [u8; 4096] {
-    let mut b = [0xffu8; 4096];
-    let mut clear = |msr: u32, write: bool| {
-        let (base, index) = match msr {
-            0..=0x1fff => (0, msr),
-            0xc000_0000..=0xc000_1fff => (1024, msr - 0xc000_0000),
-            _ => return,
-        };
-        let at = base + if write { 2048 } else { 0 } + (index / 8) as usize;
-        b[at] &= !(1 << (index % 8));
-    };
-    for &m in PASSTHROUGH {
-        clear(m, false);
-        clear(m, true);
-    }
-    for &m in READ_ONLY {
-        clear(m, false);
-    }
-    b
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn exits(b: &[u8; 4096], msr: u32, write: bool) -> bool {
-        let (base, index) = if msr >= 0xc000_0000 { (1024, msr - 0xc000_0000) } else { (0, msr) };
-        let at = base + if write { 2048 } else { 0 } + (index / 8) as usize;
-        b[at] & (1 << (index % 8)) != 0
-    }
-
-    #[test]
-    fn the_bitmap_passes_exactly_the_allow_list() {
-        let b = bitmap();
-        assert!(!exits(&b, 0xc000_0100, true) && !exits(&b, 0xc000_0100, false));
-        assert!(!exits(&b, EFER, false) && exits(&b, EFER, true));
-        assert!(!exits(&b, TSC, false) && exits(&b, TSC, true));
-        assert!(exits(&b, 0x802, false) && exits(&b, 0x830, true), "x2APIC traps");
-        assert!(exits(&b, 0x186, true), "PERFEVTSEL0 traps");
-        assert!(exits(&b, FEATURE_CONTROL, false));
-    }
 
     #[test]
     fn unknown_msrs_fault_and_probes_read_constants() {

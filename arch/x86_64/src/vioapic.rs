@@ -30,6 +30,8 @@ pub struct Route {
     pub vector: u8,
     /// The destination vCPU (physical destination mode: the x2APIC id).
     pub vcpu: u32,
+    /// Level-triggered: the vCPU's EOI must reach the I/O APIC (TMR set on delivery).
+    pub level: bool,
 }
 
 struct State {
@@ -122,7 +124,7 @@ impl VIoApic {
         if *rte & LEVEL != 0 {
             *rte |= REMOTE_IRR;
         }
-        Some(Route { vector: *rte as u8, vcpu: (*rte >> 56) as u32 })
+        Some(Route { vector: *rte as u8, vcpu: (*rte >> 56) as u32, level: *rte & LEVEL != 0 })
     }
 
     /// The guest ended `vector`: level pins routed to it leave remote IRR; returns them
@@ -144,7 +146,7 @@ impl VIoApic {
     pub fn routing(&self, pin: u32) -> Option<(Route, bool, bool)> {
         let s = self.state.lock();
         let rte = *s.rte.get(pin as usize)?;
-        Some((Route { vector: rte as u8, vcpu: (rte >> 56) as u32 }, rte & MASKED != 0, rte & LEVEL != 0))
+        Some((Route { vector: rte as u8, vcpu: (rte >> 56) as u32, level: rte & LEVEL != 0 }, rte & MASKED != 0, rte & LEVEL != 0))
     }
 }
 
@@ -164,8 +166,8 @@ mod tests {
         let io = VIoApic::new();
         assert_eq!(io.fire(3), None, "masked at reset");
         program(&io, 3, 0x31, 1 << 24);
-        assert_eq!(io.fire(3), Some(Route { vector: 0x31, vcpu: 1 }));
-        assert_eq!(io.fire(3), Some(Route { vector: 0x31, vcpu: 1 }));
+        assert_eq!(io.fire(3), Some(Route { vector: 0x31, vcpu: 1, level: false }));
+        assert_eq!(io.fire(3), Some(Route { vector: 0x31, vcpu: 1, level: false }));
         io.write(0, 1);
         assert_eq!(io.read(0x10), Some(VERSION));
     }
@@ -174,7 +176,7 @@ mod tests {
     fn a_level_pin_waits_for_its_eoi() {
         let io = VIoApic::new();
         program(&io, 5, 0x40 | LEVEL as u32, 0);
-        assert!(io.fire(5).is_some());
+        assert_eq!(io.fire(5), Some(Route { vector: 0x40, vcpu: 0, level: true }));
         assert_eq!(io.fire(5), None, "remote IRR set");
         assert_eq!(io.eoi(0x41), 0);
         assert_eq!(io.eoi(0x40), 1 << 5);

@@ -99,6 +99,8 @@ pub enum Effect {
 /// the vCPU's own CPU before it enters the guest.
 pub struct Inbox {
     words: [AtomicU32; 8],
+    /// Which posted vectors are level-triggered (their TMR bit is set on merge).
+    level: [AtomicU32; 8],
 }
 
 impl Default for Inbox {
@@ -110,13 +112,17 @@ impl Default for Inbox {
 impl Inbox {
     /// Empty.
     pub const fn new() -> Self {
-        Self { words: [const { AtomicU32::new(0) }; 8] }
+        Self { words: [const { AtomicU32::new(0) }; 8], level: [const { AtomicU32::new(0) }; 8] }
     }
 
-    /// Posts `vector`; returns whether it was not posted already.
-    pub fn post(&self, vector: u8) -> bool {
-        let bit = 1 << (vector % 32);
-        self.words[usize::from(vector / 32)].fetch_or(bit, Ordering::AcqRel) & bit == 0
+    /// Posts `vector` (`level`-triggered or not); returns whether it was not posted
+    /// already.
+    pub fn post(&self, vector: u8, level: bool) -> bool {
+        let (w, bit) = (usize::from(vector / 32), 1 << (vector % 32));
+        if level {
+            self.level[w].fetch_or(bit, Ordering::AcqRel);
+        }
+        self.words[w].fetch_or(bit, Ordering::AcqRel) & bit == 0
     }
 
     /// Whether nothing is posted.
@@ -124,9 +130,12 @@ impl Inbox {
         self.words.iter().all(|w| w.load(Ordering::Acquire) == 0)
     }
 
-    /// Takes everything posted.
-    pub fn take(&self) -> [u32; 8] {
-        core::array::from_fn(|i| self.words[i].swap(0, Ordering::AcqRel))
+    /// Takes everything posted: the vectors, and which of them are level-triggered
+    /// (a level bit whose vector is posted later stays for that post).
+    pub fn take(&self) -> ([u32; 8], [u32; 8]) {
+        let words: [u32; 8] = core::array::from_fn(|i| self.words[i].swap(0, Ordering::AcqRel));
+        let level = core::array::from_fn(|i| self.level[i].fetch_and(!words[i], Ordering::AcqRel) & words[i]);
+        (words, level)
     }
 }
 
@@ -345,8 +354,11 @@ impl VLapic {
         if inbox.is_empty() {
             return;
         }
-        for (w, bits) in inbox.take().into_iter().enumerate() {
-            self.irr[w] |= bits & if w == 0 { 0xffff_0000 } else { u32::MAX };
+        let (words, level) = inbox.take();
+        for w in 0..8 {
+            let legal = if w == 0 { 0xffff_0000 } else { u32::MAX };
+            self.irr[w] |= words[w] & legal;
+            self.tmr[w] = (self.tmr[w] & !(words[w] & legal)) | (level[w] & legal);
         }
     }
 

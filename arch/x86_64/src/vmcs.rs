@@ -321,6 +321,30 @@ pub mod inject {
     pub const ERROR_CODE: u32 = 1 << 11;
 }
 
+/// The MSR bitmap (SDM Vol. 3C 25.6.9): a 4 KiB page, read-low, read-high, write-low,
+/// write-high, one bit per MSR, set = exit. Everything exits but the `passthrough`
+/// MSRs (both ways) and the reads of `read_only` ones.
+pub fn msr_bitmap(passthrough: &[u32], read_only: &[u32]) -> [u8; 4096] {
+    let mut b = [0xffu8; 4096];
+    let mut clear = |msr: u32, write: bool| {
+        let (base, index) = match msr {
+            0..=0x1fff => (0, msr),
+            0xc000_0000..=0xc000_1fff => (1024, msr - 0xc000_0000),
+            _ => return,
+        };
+        let at = base + if write { 2048 } else { 0 } + (index / 8) as usize;
+        b[at] &= !(1 << (index % 8));
+    };
+    for &m in passthrough {
+        clear(m, false);
+        clear(m, true);
+    }
+    for &m in read_only {
+        clear(m, false);
+    }
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +355,23 @@ mod tests {
         let cap = 0x0000_007f_0000_0016;
         assert_eq!(adjust(pin::EXTERNAL_INTERRUPT | pin::NMI, cap), (0x1f, 0));
         assert_eq!(adjust(1 << 7, cap), (0x16, 1 << 7));
+    }
+
+    fn exits(b: &[u8; 4096], msr: u32, write: bool) -> bool {
+        let (base, index) = if msr >= 0xc000_0000 { (1024, msr - 0xc000_0000) } else { (0, msr) };
+        let at = base + if write { 2048 } else { 0 } + (index / 8) as usize;
+        b[at] & (1 << (index % 8)) != 0
+    }
+
+    #[test]
+    fn the_msr_bitmap_passes_exactly_the_allow_list() {
+        use crate::msr::{EFER, FEATURE_CONTROL, PASSTHROUGH, READ_ONLY, TSC};
+        let b = msr_bitmap(PASSTHROUGH, READ_ONLY);
+        assert!(!exits(&b, 0xc000_0100, true) && !exits(&b, 0xc000_0100, false));
+        assert!(!exits(&b, EFER, false) && exits(&b, EFER, true));
+        assert!(!exits(&b, TSC, false) && exits(&b, TSC, true));
+        assert!(exits(&b, 0x802, false) && exits(&b, 0x830, true), "x2APIC traps");
+        assert!(exits(&b, 0x186, true), "PERFEVTSEL0 traps");
+        assert!(exits(&b, FEATURE_CONTROL, false));
     }
 }

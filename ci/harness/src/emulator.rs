@@ -2,8 +2,9 @@
 //! scenario runner and `cargo bh run` alike.
 //!
 //! `boards/<board>/board.toml` says which emulator: `emulator = "qemu"` (the default)
-//! runs its `qemu` command with `-kernel <image>` (plus `scenario_qemu` for scenarios),
-//! the serial console on stdout; `emulator = "bochs"` runs Bochs on the board's
+//! runs its `qemu` command with `-kernel <image>`, or `-cdrom <image>` for a board whose
+//! `image_format` is `grub-iso` (plus `scenario_qemu` for scenarios), the serial console
+//! on stdout; `emulator = "bochs"` runs Bochs on the board's
 //! `bochsrc`, which names the image, the serial file and the log through the environment
 //! variables `BX_ISO`, `BX_SERIAL` and `BX_LOG`, and the console is read from that file
 //! as Bochs writes it. Extra arguments go to QEMU as arguments, to Bochs as extra
@@ -35,6 +36,8 @@ struct BoardRun {
     scenario_qemu: Vec<String>,
     #[serde(default)]
     bochsrc: Option<String>,
+    #[serde(default)]
+    image_format: Option<String>,
 }
 
 /// An emulator command ready to start.
@@ -64,7 +67,8 @@ pub fn launch(root: &Path, board: &str, image: &Path, extra: &[String], scenario
             if scenario {
                 argv.extend(parsed.scenario_qemu);
             }
-            argv.extend(["-kernel".to_string(), image.display().to_string()]);
+            let how = if parsed.image_format.as_deref() == Some("grub-iso") { "-cdrom" } else { "-kernel" };
+            argv.extend([how.to_string(), image.display().to_string()]);
             argv.extend(extra.iter().cloned());
             Ok(Launch { argv, env: Vec::new(), serial: None, log: None })
         }

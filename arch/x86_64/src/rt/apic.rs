@@ -25,6 +25,9 @@ const SVR: u32 = 0xf0;
 const ICR_LOW: u32 = 0x300;
 const ICR_HIGH: u32 = 0x310;
 const LVT_TIMER: u32 = 0x320;
+const LVT_LINT0: u32 = 0x350;
+const LVT_LINT1: u32 = 0x360;
+const LVT_ERROR: u32 = 0x370;
 const TIMER_INITIAL: u32 = 0x380;
 const TIMER_DIVIDE: u32 = 0x3e0;
 /// The xAPIC page, where the firmware left it.
@@ -79,12 +82,16 @@ pub fn choose_mode() {
 }
 
 /// Enables this CPU's APIC (x2APIC mode if chosen), its timer on [`TIMER`] (TSC-deadline
-/// or one-shot), nothing else unmasked.
+/// or one-shot), nothing else unmasked: the firmware's virtual-wire set-up (LINT0 as
+/// ExtINT, through which the legacy PIC would deliver its vectors 8-15) is undone.
 pub fn init_this_cpu() {
     let base = rdmsr(APIC_BASE);
     let x2 = if X2APIC.load(Ordering::Relaxed) { 1 << 10 } else { 0 };
     wrmsr(APIC_BASE, base | (1 << 11) | x2); // EN (and EXTD)
     write(SVR, 0x100 | u32::from(SPURIOUS));
+    for lvt in [LVT_LINT0, LVT_LINT1, LVT_ERROR] {
+        write(lvt, 1 << 16); // masked
+    }
     if TSC_DEADLINE_MODE.load(Ordering::Relaxed) {
         write(LVT_TIMER, (2 << 17) | u32::from(TIMER));
         wrmsr(TSC_DEADLINE, 0);
@@ -92,6 +99,17 @@ pub fn init_this_cpu() {
         write(TIMER_DIVIDE, 0xb); // divide by 1
         write(LVT_TIMER, u32::from(TIMER)); // one-shot
         write(TIMER_INITIAL, 0);
+    }
+}
+
+/// Masks every pin of the legacy 8259 PICs (the firmware leaves the PIT's IRQ 0
+/// unmasked); interrupts reach the hypervisor through the I/O APIC and local APICs only.
+pub fn mask_legacy_pic() {
+    // SAFETY: the PICs are hypervisor-owned (platform.dts); writing the interrupt mask
+    // registers (OCW1) only masks their pins.
+    unsafe {
+        x86_64::instructions::port::Port::<u8>::new(0x21).write(0xff);
+        x86_64::instructions::port::Port::<u8>::new(0xa1).write(0xff);
     }
 }
 
@@ -193,17 +211,30 @@ pub fn record(vector: u8) {
     }
 }
 
-/// Lets pending physical interrupts in (they are recorded and ended by the IDT handler)
-/// and returns one of them, the kick first.
-pub fn take_pending() -> Option<u8> {
+/// A set of interrupt vectors.
+#[derive(Clone, Copy, Default)]
+pub struct Vectors([u64; 4]);
+
+impl Vectors {
+    /// Just `vector`.
+    pub fn one(vector: u8) -> Self {
+        let mut set = Self::default();
+        set.0[usize::from(vector / 64)] |= 1 << (vector % 64);
+        set
+    }
+
+    /// Whether `vector` is in the set.
+    pub fn has(&self, vector: u8) -> bool {
+        self.0[usize::from(vector / 64)] & (1 << (vector % 64)) != 0
+    }
+}
+
+/// Lets pending physical interrupts in (the IDT handler records and ends them) and
+/// returns every vector taken on this CPU since the last call.
+pub fn take_pending() -> Vectors {
     // SAFETY: interrupts are enabled for one instruction boundary; every vector has a
     // handler that records it, ends it and returns.
     unsafe { core::arch::asm!("sti", "nop", "cli") };
-    let cpu = TAKEN.get(id() as usize)?;
-    let taken: [u64; 4] = core::array::from_fn(|i| cpu[i].swap(0, Ordering::AcqRel));
-    let has = |v: u8| taken[usize::from(v / 64)] & (1 << (v % 64)) != 0;
-    if has(KICK) {
-        return Some(KICK);
-    }
-    (0..=255u8).find(|&v| has(v))
+    let Some(cpu) = TAKEN.get(id() as usize) else { return Vectors::default() };
+    Vectors(core::array::from_fn(|i| cpu[i].swap(0, Ordering::AcqRel)))
 }

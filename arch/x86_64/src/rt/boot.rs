@@ -34,7 +34,7 @@ pub struct Booted {
 
 /// Everything up to running partitions; an error names what is wrong: for the config,
 /// the same `<node>: <property>: <reason>` line `cargo bh check` prints.
-pub fn boot(magic: u32, info: u32) -> Result<Booted, String> {
+pub fn boot(magic: u32, info: u32, ext: &super::Extension) -> Result<Booted, String> {
     let bi = bootinfo::read(magic, u64::from(info), &Identity).map_err(|e| String::from(e.0))?;
     if let Some(rsdp) = &bi.rsdp {
         super::RSDP.call_once(|| rsdp.clone());
@@ -75,10 +75,16 @@ pub fn boot(magic: u32, info: u32) -> Result<Booted, String> {
     }
     let tsc_per_ms = super::tsc::per_ms();
     super::apic::calibrate(tsc_per_ms);
-    defmt::info!("bulkhead on {=str}: {=usize} partitions, TSC {=u64} kHz", super::board().name, config.partitions.len(), tsc_per_ms);
+    defmt::info!(
+        "bulkhead on {=str} ({=str}): {=usize} partitions, TSC {=u64} kHz",
+        super::board().name,
+        ext.name(),
+        config.partitions.len(),
+        tsc_per_ms
+    );
     let mut parts = Vec::new();
     for (id, placement) in placements.into_iter().enumerate() {
-        let part: &'static Part = Box::leak(Box::new(setup::build(id, &config, bundle, placement, tsc_per_ms as u32)?));
+        let part: &'static Part = Box::leak(Box::new(setup::build(id, &config, bundle, placement, tsc_per_ms as u32, ext)?));
         let (entry, arg) = part.load(false).map_err(|e| format!("{}: {e}", part.config.node))?;
         part.ctl.boot(entry, arg).map_err(|_| String::from("partition refused to boot"))?;
         part.route_device_pins();
@@ -120,7 +126,7 @@ fn report_footprint(image_and_bundle: u64) {
     let heap = heap::in_use() as u64;
     let tables = FRAMES_SIZE - FRAMES.lock().free_frames() as u64 * 4096;
     defmt::info!(
-        "ram: image+bundle {=u64} KiB, heap {=u64} KiB in use, EPT tables {=u64} KiB",
+        "ram: image+bundle {=u64} KiB, heap {=u64} KiB in use, nested page tables {=u64} KiB",
         image_and_bundle / 1024,
         heap / 1024,
         tables / 1024

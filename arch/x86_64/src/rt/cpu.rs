@@ -4,8 +4,10 @@
 //!
 //! Exceptions in the hypervisor are its own bugs: each is reported with its vector,
 //! error code and RIP, then the CPU stops (never a silent triple fault; the double
-//! fault runs on its own stack). Interrupt vectors only arrive while a CPU idles with
-//! interrupts on (`apic::idle`); their handler ends them and returns.
+//! fault runs on its own stack); the exceptions are an NMI (ignored) and a #GP from
+//! `try_rdmsr` (a probe). Interrupt vectors only arrive while a CPU lets them in
+//! (`apic::idle`, `apic::take_pending`); their handler records them, ends them and
+//! returns.
 
 use alloc::boxed::Box;
 use core::arch::{asm, global_asm};
@@ -89,10 +91,20 @@ struct Frame {
 }
 
 #[no_mangle]
-extern "C" fn rust_idt(frame: &Frame) {
+extern "C" fn rust_idt(frame: &mut Frame) {
     if frame.vector >= 32 {
         super::apic::record(frame.vector as u8);
         super::apic::eoi();
+        return;
+    }
+    if frame.vector == 2 {
+        // An NMI: nothing on these machines sends one on purpose, and a partition's
+        // NMIs are virtual. Ignored rather than fatal.
+        return;
+    }
+    if frame.vector == 13 && frame.rip == core::ptr::addr_of!(try_rdmsr_insn) as u64 {
+        // `try_rdmsr` probing an MSR the CPU does not have: it returns `None`.
+        frame.rip = core::ptr::addr_of!(try_rdmsr_fault) as u64;
         return;
     }
     let cr2: u64;
@@ -106,6 +118,44 @@ extern "C" fn rust_idt(frame: &Frame) {
         cr2
     );
     super::halt()
+}
+
+extern "C" {
+    /// RDMSR of ECX = `msr`; returns 1 and the value in `*out`, or 0 if it faulted.
+    fn try_rdmsr_raw(msr: u32, out: *mut u64) -> u64;
+    /// The RDMSR in `try_rdmsr_raw` (a #GP there resumes at `try_rdmsr_fault`).
+    static try_rdmsr_insn: u8;
+    static try_rdmsr_fault: u8;
+}
+
+global_asm!(
+    r#"
+.section .text
+.global try_rdmsr_raw
+.global try_rdmsr_insn
+.global try_rdmsr_fault
+try_rdmsr_raw:
+    mov ecx, edi
+try_rdmsr_insn:
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    mov [rsi], rax
+    mov eax, 1
+    ret
+try_rdmsr_fault:
+    xor eax, eax
+    ret
+"#
+);
+
+/// Reads `msr`, or `None` if this CPU does not have it (#GP): for MSRs that emulators
+/// or older CPUs may lack, such as AMD's VM_CR on Bochs.
+pub fn try_rdmsr(msr: u32) -> Option<u64> {
+    let mut value = 0;
+    // SAFETY: RDMSR has no side effects beyond the read; a #GP on the one instruction
+    // the IDT handler recognises resumes at the fault label with the stack unchanged.
+    (unsafe { try_rdmsr_raw(msr, &mut value) } == 1).then_some(value)
 }
 
 #[repr(C, align(16))]

@@ -61,8 +61,36 @@ impl<V: Vendor> Vcpu<V> {
                 self.cr_write(cr, gpr, len);
                 None
             }
+            Exit::MovToCr(cr) => {
+                let mut code = [0u8; 15];
+                let n = guestmem::fetch(self.part, &self.vendor, &mut code);
+                match crate::decode::mov_to_cr(&code[..n], self.vendor.code().0) {
+                    Some((c, gpr, len)) if c == cr => {
+                        self.cr_write(cr, gpr, len);
+                        None
+                    }
+                    _ => Some(VmExit::Refused("a control-register write the hypervisor cannot decode")),
+                }
+            }
             Exit::Xsetbv(len) => {
                 self.xsetbv(len);
+                None
+            }
+            Exit::Hypercall(_) if self.vendor.cpl() != 0 => {
+                // Hypercalls are the partition kernel's: its user mode gets #UD, as it
+                // would on hardware without a hypervisor.
+                self.vendor.inject(Event::Exception(UD, None));
+                None
+            }
+            Exit::InvalidOpcode => {
+                // VMCALL on AMD and VMMCALL on Intel are hypercalls too, so one guest
+                // binary runs on both (doc/x86.md); any other #UD goes back.
+                let mut code = [0u8; 15];
+                let n = guestmem::fetch(self.part, &self.vendor, &mut code);
+                if n >= 3 && code[..2] == [0x0f, 0x01] && matches!(code[2], 0xc1 | 0xd9) {
+                    return self.handle(Exit::Hypercall(3));
+                }
+                self.vendor.inject(Event::Exception(UD, None));
                 None
             }
             Exit::Hypercall(len) => {
@@ -87,41 +115,43 @@ impl<V: Vendor> Vcpu<V> {
         }
     }
 
-    /// A physical interrupt: the hypervisor's kick (core looks at the partition), a
-    /// device pin of this partition, or the timer (`prepare` expires it). Without the
-    /// vector (SVM takes the interrupt after the exit), it is taken and ended here.
+    /// Physical interrupts: the hypervisor's kick (core looks at the partition), device
+    /// pins of this partition, the timer (`prepare` expires it). VMX acknowledged one
+    /// (`vector`); SVM leaves them pending, and they are taken and ended here.
     fn interrupt(&mut self, vector: Option<u8>) -> Option<VmExit> {
-        let vector = match vector {
+        let taken = match vector {
             Some(v) => {
                 apic::eoi();
-                v
+                apic::Vectors::one(v)
             }
-            None => apic::take_pending()?,
+            None => apic::take_pending(),
         };
-        match vector {
-            apic::KICK => Some(VmExit::Handled),
-            v if (apic::PIN_BASE..apic::PIN_BASE + 24).contains(&v) => {
-                self.part.device_pin(u32::from(v - apic::PIN_BASE));
-                None
+        for pin in 0..crate::vioapic::PINS {
+            if taken.has(apic::PIN_BASE + pin as u8) {
+                self.part.device_pin(pin);
             }
-            _ => None,
         }
+        taken.has(apic::KICK).then_some(VmExit::Handled)
     }
 
     fn cpuid(&mut self, len: u8) {
         let (leaf, subleaf) = (self.reg(0) as u32, self.reg(1) as u32);
         let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        let view = View {
-            apic_id: self.index as u32,
-            vcpus: self.part.pcpus.len() as u32,
-            partition: self.part.ctl.id as u32,
-            tsc_khz: self.part.tsc_khz,
-        };
-        let r = cpuid::filter(leaf, subleaf, Regs { eax: host.eax, ebx: host.ebx, ecx: host.ecx, edx: host.edx }, &view);
+        let r = cpuid::filter(leaf, subleaf, Regs { eax: host.eax, ebx: host.ebx, ecx: host.ecx, edx: host.edx }, &self.view());
         for (n, v) in [(0, r.eax), (3, r.ebx), (1, r.ecx), (2, r.edx)] {
             self.set_reg(n, u64::from(v));
         }
         self.skip(len);
+    }
+
+    /// What the CPUID filter needs to know about this vCPU.
+    fn view(&self) -> View {
+        View {
+            apic_id: self.index as u32,
+            vcpus: self.part.pcpus.len() as u32,
+            partition: self.part.ctl.id as u32,
+            tsc_khz: self.part.tsc_khz,
+        }
     }
 
     fn rdmsr(&mut self, len: u8) -> Option<VmExit> {
@@ -130,7 +160,8 @@ impl<V: Vendor> Vcpu<V> {
             Access::Apic => self.lapic.read(index, apic::tsc()).ok(),
             Access::Constant(v) => Some(v),
             Access::ApicBase => Some(0xfee0_0000 | (1 << 11) | (1 << 10) | if self.index == 0 { 1 << 8 } else { 0 }),
-            Access::Efer | Access::Ignore | Access::Fault => None,
+            Access::Efer => Some(self.vendor.efer()),
+            Access::Ignore | Access::Fault => None,
         };
         match value {
             Some(v) => {
@@ -189,7 +220,7 @@ impl<V: Vendor> Vcpu<V> {
         for target in (0..vcpus).filter(|&t| vlapic::matches(dest, me, t)) {
             match delivery {
                 Delivery::Fixed(v) if target == me => self.lapic.accept(v, false),
-                Delivery::Fixed(v) => self.part.post(target as usize, v),
+                Delivery::Fixed(v) => self.part.post(target as usize, v, false),
                 Delivery::Startup(page) => {
                     // core starts the vCPU if it is off; a started one ignores it, as a
                     // CPU out of wait-for-SIPI does.
@@ -210,14 +241,29 @@ impl<V: Vendor> Vcpu<V> {
                 self.vendor.set_cr0(value);
                 true
             }
-            // CR4.VMXE / SVME: no virtualization inside a partition.
-            _ => self.vendor.set_cr4(value),
+            // CR4.VMXE / SMXE and features the partition is not shown: #GP, as on a CPU
+            // without them.
+            _ if value & self.cr4_reserved() != 0 => false,
+            _ => {
+                self.vendor.set_cr4(value);
+                true
+            }
         };
         if ok {
             self.skip(len);
         } else {
             self.vendor.inject(Event::Exception(GP, Some(0)));
         }
+    }
+
+    /// The CR4 bits this partition may not set (its CPUID view).
+    fn cr4_reserved(&self) -> u64 {
+        let view = self.view();
+        let leaf = |n: u32| {
+            let h = core::arch::x86_64::__cpuid_count(n, 0);
+            cpuid::filter(n, 0, Regs { eax: h.eax, ebx: h.ebx, ecx: h.ecx, edx: h.edx }, &view)
+        };
+        cpuid::cr4_reserved(leaf(1), leaf(7))
     }
 
     fn xsetbv(&mut self, len: u8) {

@@ -1,11 +1,11 @@
-//! The x86_64 runtime: boot, per-CPU start-up, VMX and the host services core's vCPU
-//! loop uses.
+//! The x86_64 runtime: boot, per-CPU start-up, the virtualization extension (VMX or
+//! SVM, whichever the CPU has) and the host services core's vCPU loop uses.
 //!
-//! The boot CPU reads the boot loader's hand-over, moves the bundle behind the image,
-//! starts the heap, checks the platform description against the machine, validates the
-//! config and builds every partition; then it starts the CPUs partitions use with
-//! INIT-SIPI-SIPI. Each CPU a partition owns enters VMX operation and runs that
-//! partition's vCPU for ever; the rest halt.
+//! The boot CPU reads the boot loader's hand-over, picks the extension, moves the
+//! bundle behind the image, starts the heap, checks the platform description against
+//! the machine, validates the config and builds every partition; then it starts the
+//! CPUs partitions use with INIT-SIPI-SIPI. Each CPU a partition owns turns the
+//! extension on and runs that partition's vCPU for ever; the rest halt.
 
 mod apic;
 mod boot;
@@ -17,6 +17,7 @@ mod heap;
 mod ioapic;
 mod setup;
 mod smp;
+mod svm;
 mod tsc;
 mod vcpu;
 mod vmx;
@@ -55,8 +56,37 @@ fn board() -> &'static Board {
 
 /// Every partition, built once by the boot CPU before any other CPU starts.
 static PARTS: Once<Vec<&'static Part>> = Once::new();
-/// VMX controls, worked out once.
-static CONTROLS: Once<vmx::Controls> = Once::new();
+/// The virtualization extension, chosen once by the boot CPU.
+static EXTENSION: Once<Extension> = Once::new();
+
+/// The virtualization extension this machine's CPUs have, with what was probed.
+#[derive(Clone, Copy)]
+pub enum Extension {
+    /// Intel VMX: the VMCS controls every VMCS gets.
+    Vmx(vmx::Controls),
+    /// AMD SVM.
+    Svm(svm::Features),
+}
+
+impl Extension {
+    /// VMX if the CPU has it, else SVM; `Err` says why neither can be used.
+    fn probe() -> Result<Self, &'static str> {
+        if core::arch::x86_64::__cpuid(1).ecx & (1 << 5) != 0 {
+            if let Some(why) = vmx::insn::unsupported() {
+                return Err(why);
+            }
+            return vmx::Controls::probe().map(Self::Vmx);
+        }
+        svm::Features::probe().map(Self::Svm)
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Vmx(_) => "VMX",
+            Self::Svm(_) => "SVM",
+        }
+    }
+}
 /// The machine's ACPI root, for powering it off.
 static RSDP: Once<crate::bootinfo::Rsdp> = Once::new();
 
@@ -84,20 +114,16 @@ extern "C" fn rust_primary(magic: u32, info: u32) -> ! {
     let host = cpu::init_this_cpu();
     cpu::enable_xsave();
     apic::choose_mode();
+    apic::mask_legacy_pic();
     apic::init_this_cpu();
-    if let Some(why) = vmx::insn::unsupported() {
-        refuse(why);
-    }
-    let booted = match boot::boot(magic, info) {
+    let ext = match Extension::probe() {
+        Ok(e) => *EXTENSION.call_once(|| e),
+        Err(why) => refuse(why),
+    };
+    let booted = match boot::boot(magic, info, &ext) {
         Ok(b) => b,
         Err(msg) => refuse(&msg),
     };
-    match vmx::Controls::probe() {
-        Ok(c) => {
-            CONTROLS.call_once(|| c);
-        }
-        Err(why) => refuse(why),
-    }
     PARTS.call_once(|| booted.parts);
     let parts = PARTS.get().map(Vec::as_slice).unwrap_or(&[]);
     for &cpu in booted.cpus.iter().skip(1) {
@@ -144,20 +170,31 @@ fn cpu_main(host: (u64, u64)) -> ! {
         defmt::info!("cpu {=u32} has no partition: halted", me);
         halt()
     };
-    // SAFETY: once per CPU, interrupts off, VMX checked supported on the boot CPU (the
-    // machine's CPUs are alike).
-    if let Err(why) = unsafe { vmx::insn::enable() } {
-        defmt::error!("cpu {=u32}: {=str}", me, why);
-        halt()
-    }
-    let Some(&ctl) = CONTROLS.get() else { halt() };
-    let vendor = match vmx::Vmx::new(part, ctl, host) {
-        Ok(v) => v,
-        Err(why) => {
-            defmt::error!("cpu {=u32}: {=str}", me, why);
-            halt()
+    let Some(&ext) = EXTENSION.get() else { halt() };
+    match ext {
+        Extension::Vmx(ctl) => {
+            // SAFETY: once per CPU, interrupts off, VMX probed usable on the boot CPU
+            // (the machine's CPUs are alike).
+            let vendor = unsafe { vmx::insn::enable() }.and_then(|()| vmx::Vmx::new(part, ctl, host));
+            match vendor {
+                Ok(v) => run(part, index, v),
+                Err(why) => {
+                    defmt::error!("cpu {=u32}: {=str}", me, why);
+                    halt()
+                }
+            }
         }
-    };
+        Extension::Svm(features) => {
+            // SAFETY: once per CPU, interrupts off, SVM probed usable on the boot CPU.
+            unsafe { svm::enable() };
+            let _ = host; // SVM's host state is this CPU's own, saved by VMSAVE
+            run(part, index, svm::Svm::new(part, features))
+        }
+    }
+}
+
+/// Runs vCPU `index` of `part` on this CPU for ever.
+fn run<V: vcpu::Vendor>(part: &'static Part, index: usize, vendor: V) -> ! {
     let mut vcpu = vcpu::Vcpu::new(part, index, vendor);
     partition::run_vcpu(&part.ctl, index, &mut vcpu, &RuntimeHost)
 }
@@ -194,19 +231,24 @@ impl Host for RuntimeHost {
     }
 }
 
-/// A 4 KiB, 4 KiB-aligned region (VMXON region, VMCS, VMCB, bitmaps).
+/// `N` bytes, 4 KiB-aligned and physically contiguous (VMXON region, VMCS, VMCB,
+/// permission maps).
 #[repr(C, align(4096))]
-pub struct Page(pub [u8; 4096]);
+pub struct Pages<const N: usize>(pub [u8; N]);
 
-impl Page {
-    /// A zeroed page on the heap, for ever.
-    pub fn leak() -> &'static mut Page {
-        Box::leak(Box::new(Page([0; 4096])))
+/// One 4 KiB page.
+pub type Page = Pages<4096>;
+
+impl<const N: usize> Pages<N> {
+    /// Zeroed pages on the heap, for ever.
+    pub fn leak() -> &'static mut Self {
+        // SAFETY: all-zero bytes are a valid `[u8; N]`.
+        Box::leak(unsafe { Box::<Self>::new_zeroed().assume_init() })
     }
 
-    /// Its physical address (the heap is identity-mapped).
+    /// Their physical address (the heap is identity-mapped).
     pub fn phys(&self) -> u64 {
-        self as *const Page as u64
+        self as *const Self as u64
     }
 }
 

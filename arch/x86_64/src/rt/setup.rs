@@ -1,5 +1,5 @@
-//! From config to runnable partitions: EPT tables, I/O and MSR bitmaps, virtual
-//! devices, images and the boot information of doc/x86.md.
+//! From config to runnable partitions: nested page tables (EPT or NPT), I/O and MSR
+//! permission maps, virtual devices, images and the boot information of doc/x86.md.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -11,19 +11,20 @@ use bulkhead_core::addr::{GuestPhysAddr, IoPort, Range};
 use bulkhead_core::bundle::Bundle;
 use bulkhead_core::config::{Config, ConsoleKind, Partition, Placement};
 use bulkhead_core::partition::PartitionCtl;
-use bulkhead_core::stage2::{grant_name, map_regions, partition_regions, IdentityMemory, Stage2, TableFrames};
+use bulkhead_core::addr::HostPhysAddr;
+use bulkhead_core::stage2::{grant_name, map_regions, partition_regions, DescriptorFormat, IdentityMemory, Stage2, TableFrames};
 use bulkhead_core::vdev::{BadAccess, MmioDevice, VirtNs16550};
 use spin::Mutex;
 
 use super::console::Sink;
-use super::Page;
+use super::{Extension, Page, Pages};
 use crate::ept::{eptp, Ept};
 use crate::guestboot::{self, ZeroPage, ACPI, CMDLINE, IOAPIC_BASE, ZERO_PAGE};
 use crate::vioapic::VIoApic;
 use crate::vlapic::Inbox;
-use crate::{elf, msr};
+use crate::{elf, ioperm, msr, vmcb, vmcs};
 
-/// EPT table frames for every partition.
+/// Nested page-table frames for every partition.
 pub static FRAMES: Mutex<TableFrames> = Mutex::new(TableFrames::new());
 
 /// COM1, where every partition's virtual console sits.
@@ -37,14 +38,16 @@ pub struct Part {
     pub config: Partition,
     /// Physical x2APIC id of the CPU running each vCPU.
     pub pcpus: Vec<u32>,
-    /// The EPT pointer.
-    pub eptp: u64,
-    /// The VPID (partition id + 1: never 0, which is the hypervisor's).
-    pub vpid: u16,
-    /// I/O bitmaps A and B (physical addresses).
-    pub io_bitmaps: (u64, u64),
-    /// The MSR bitmap (physical address).
-    pub msr_bitmap: u64,
+    /// The nested page tables: the EPT pointer (VMX) or nCR3 (SVM).
+    pub nested_root: u64,
+    /// The VPID or ASID: partition id + 1 (never 0, which is the hypervisor's),
+    /// wrapped to what the CPU has (each CPU runs one partition, so tags only need to
+    /// differ from the host's).
+    pub tag: u16,
+    /// The I/O permission bitmap (physical address; [`ioperm`]).
+    pub io_map: u64,
+    /// The MSR permission map in the extension's format (physical address).
+    pub msr_map: u64,
     /// Interrupts posted to each vCPU from other CPUs.
     pub inboxes: Vec<Inbox>,
     /// The virtual I/O APIC.
@@ -84,7 +87,14 @@ impl MmioDevice for IoApicWindow {
 }
 
 /// Builds partition `id` of `config`, its images going where `place` says.
-pub fn build(id: usize, config: &Config, bundle: &Bundle<'static>, place: Placement, tsc_khz: u32) -> Result<Part, String> {
+pub fn build(
+    id: usize,
+    config: &Config,
+    bundle: &Bundle<'static>,
+    place: Placement,
+    tsc_khz: u32,
+    ext: &Extension,
+) -> Result<Part, String> {
     let p = &config.partitions[id];
     let images = images(p, bundle, place).map_err(|e| format!("{}: {e}", p.node))?;
     let mut ctl = PartitionCtl::new(id, &p.name, p.cpus.len(), p.restart);
@@ -97,19 +107,32 @@ pub fn build(id: usize, config: &Config, bundle: &Bundle<'static>, place: Placem
         ctl.ports.add(ports, Box::new(uart.clone())).map_err(|e| String::from(e.0))?;
         ctl.console = Some(uart);
     }
-    let eptp = ept_tables(id, config).map_err(|e| format!("{}: {e}", p.node))?;
+    let tables = |r: Result<HostPhysAddr, String>| r.map_err(|e| format!("{}: {e}", p.node));
+    let (nested_root, tags, msr_map) = match ext {
+        Extension::Vmx(_) => {
+            let map = Page::leak();
+            map.0 = vmcs::msr_bitmap(msr::PASSTHROUGH, msr::READ_ONLY);
+            (eptp(tables(nested_tables(Ept::new(), id, config))?), u16::MAX, map.phys())
+        }
+        Extension::Svm(f) => {
+            let map = Pages::<{ vmcb::MSRPM_BYTES }>::leak();
+            // EFER reads exit on SVM (doc of `msr::READ_ONLY`).
+            let read_only: Vec<u32> = msr::READ_ONLY.iter().copied().filter(|&m| m != msr::EFER).collect();
+            map.0 = vmcb::msrpm(msr::PASSTHROUGH, &read_only);
+            (tables(nested_tables(f.npt, id, config))?.as_u64(), f.asids, map.phys())
+        }
+    };
+    let io_map = Pages::<{ ioperm::BYTES }>::leak();
+    let open = p.devices.iter().flat_map(|d| d.ports.iter()).flat_map(|r| r.start.as_u64()..r.start.as_u64() + r.size);
+    io_map.0 = ioperm::bitmap(open.map(|port| port as u16));
     Ok(Part {
         ctl,
         config: p.clone(),
         pcpus: p.cpus.iter().map(|&c| c as u32).collect(),
-        eptp,
-        vpid: id as u16 + 1,
-        io_bitmaps: io_bitmaps(p),
-        msr_bitmap: {
-            let page = Page::leak();
-            page.0 = msr::bitmap();
-            page.phys()
-        },
+        nested_root,
+        tag: (id % usize::from(tags.max(2) - 1)) as u16 + 1,
+        io_map: io_map.phys(),
+        msr_map,
         inboxes: (0..p.cpus.len()).map(|_| Inbox::new()).collect(),
         ioapic,
         tsc_khz,
@@ -117,32 +140,18 @@ pub fn build(id: usize, config: &Config, bundle: &Bundle<'static>, place: Placem
     })
 }
 
-/// EPT tables mapping what core's plan grants the partition, nothing else.
-fn ept_tables(id: usize, config: &Config) -> Result<u64, String> {
+/// Nested page tables in `format` mapping what core's plan grants the partition,
+/// nothing else; returns the root.
+fn nested_tables<F: DescriptorFormat>(format: F, id: usize, config: &Config) -> Result<HostPhysAddr, String> {
     // SAFETY: table frames come from the hypervisor's own RAM, identity-mapped read-write
     // for good (boot.s maps the first 4 GiB, where validation keeps all RAM we use).
     let phys = unsafe { IdentityMemory::new() };
-    let mut s2 = Stage2::new(Ept::new(), phys, &FRAMES).map_err(|e| format!("EPT tables: {e}"))?;
+    let mut s2 = Stage2::new(format, phys, &FRAMES).map_err(|e| format!("nested page tables: {e}"))?;
     map_regions(&mut s2, &partition_regions(config, id))
-        .map_err(|(r, e)| format!("EPT tables: {} at {}: {e}", grant_name(r.grant), r.gpa))?;
+        .map_err(|(r, e)| format!("nested page tables: {} at {}: {e}", grant_name(r.grant), r.gpa))?;
     let root = s2.root();
     core::mem::forget(s2); // the tables live as long as the partition: for ever
-    Ok(eptp(root))
-}
-
-/// I/O bitmaps A (ports 0..0x7fff) and B: every port exits but the partition's
-/// passthrough ranges.
-fn io_bitmaps(p: &Partition) -> (u64, u64) {
-    let (a, b) = (Page::leak(), Page::leak());
-    a.0 = [0xff; 4096];
-    b.0 = [0xff; 4096];
-    for range in p.devices.iter().flat_map(|d| d.ports.iter()) {
-        for port in range.start.as_u64()..range.start.as_u64() + range.size {
-            let (page, bit) = if port < 0x8000 { (&mut a.0, port) } else { (&mut b.0, port - 0x8000) };
-            page[(bit / 8) as usize] &= !(1 << (bit % 8));
-        }
-    }
-    (a.phys(), b.phys())
+    Ok(root)
 }
 
 fn images(p: &Partition, bundle: &Bundle<'static>, place: Placement) -> Result<Images, String> {
@@ -249,7 +258,7 @@ impl Part {
     pub fn device_pin(&self, pin: u32) {
         if let Some(route) = self.ioapic.fire(pin) {
             if (route.vcpu as usize) < self.inboxes.len() {
-                self.post(route.vcpu as usize, route.vector);
+                self.post(route.vcpu as usize, route.vector, route.level);
             }
         }
     }
@@ -259,10 +268,10 @@ impl Part {
         self.ioapic.eoi(vector);
     }
 
-    /// Posts `vector` to vCPU `target` and kicks its CPU.
-    pub fn post(&self, target: usize, vector: u8) {
+    /// Posts `vector` (`level`-triggered or not) to vCPU `target` and kicks its CPU.
+    pub fn post(&self, target: usize, vector: u8, level: bool) {
         let (Some(inbox), Some(&cpu)) = (self.inboxes.get(target), self.pcpus.get(target)) else { return };
-        if inbox.post(vector) {
+        if inbox.post(vector, level) {
             super::apic::send(cpu, super::apic::KICK);
         }
     }

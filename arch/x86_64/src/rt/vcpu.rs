@@ -58,10 +58,15 @@ pub enum Exit {
         /// Instruction length.
         len: u8,
     },
+    /// MOV to CR `n`, the instruction not decoded (SVM without decode assists).
+    MovToCr(u8),
     /// XSETBV.
     Xsetbv(u8),
     /// VMCALL / VMMCALL.
     Hypercall(u8),
+    /// The guest raised #UD (intercepted: it may be the other vendor's hypercall
+    /// instruction).
+    InvalidOpcode,
     /// IN / OUT (`string`: INS/OUTS).
     Io {
         /// The port.
@@ -95,6 +100,71 @@ pub enum Exit {
     Nothing,
 }
 
+/// CR0 bits: PE, ET, NE, PG.
+pub const CR0_PE: u64 = 1 << 0;
+/// CR0.ET.
+pub const CR0_ET: u64 = 1 << 4;
+/// CR0.NE.
+pub const CR0_NE: u64 = 1 << 5;
+/// CR0.PG.
+pub const CR0_PG: u64 = 1 << 31;
+/// EFER.LME.
+pub const EFER_LME: u64 = 1 << 8;
+/// EFER.LMA.
+pub const EFER_LMA: u64 = 1 << 10;
+/// The reset value of IA32_PAT.
+pub const PAT_RESET: u64 = 0x0007_0406_0007_0406;
+/// Access rights of a busy 32-bit TSS (type 11, present), TR's start value.
+pub const AR_TSS: u32 = 0x8b;
+
+/// A segment register's start value; `access` in VMX's layout (type, S, DPL, P in bits
+/// 7:0; AVL, L, D/B, G in bits 15:12), which SVM packs into 12 bits.
+#[derive(Clone, Copy)]
+pub struct Segment {
+    /// Selector.
+    pub selector: u16,
+    /// Base.
+    pub base: u64,
+    /// Limit (bytes - 1).
+    pub limit: u32,
+    /// Access rights.
+    pub access: u32,
+}
+
+/// Where a vCPU starts (doc/x86.md, "Entry"); both extensions load it.
+pub struct StartState {
+    /// CS.
+    pub cs: Segment,
+    /// DS, ES, SS, FS, GS.
+    pub data: Segment,
+    /// CR0 as the guest sees it.
+    pub cr0: u64,
+    /// RIP.
+    pub rip: u64,
+}
+
+/// vCPU 0: flat 32-bit protected mode at `entry`, paging off. An AP after its SIPI:
+/// real mode at `CS:IP = (page >> 4):0`.
+pub fn start_state(entry: GuestPhysAddr, protected: bool) -> StartState {
+    if protected {
+        StartState {
+            // 32-bit code (G, D, P, S, execute/read, accessed) and data (read/write).
+            cs: Segment { selector: 0x10, base: 0, limit: 0xffff_ffff, access: 0xc09b },
+            data: Segment { selector: 0x18, base: 0, limit: 0xffff_ffff, access: 0xc093 },
+            cr0: CR0_PE | CR0_ET | CR0_NE,
+            rip: entry.as_u64(),
+        }
+    } else {
+        let page = entry.as_u64();
+        StartState {
+            cs: Segment { selector: (page >> 4) as u16, base: page, limit: 0xffff, access: 0x9b },
+            data: Segment { selector: 0, base: 0, limit: 0xffff, access: 0x93 },
+            cr0: CR0_ET | CR0_NE,
+            rip: 0,
+        }
+    }
+}
+
 /// The virtualization extension's side of a vCPU.
 pub trait Vendor {
     /// Runs the guest until its next exit.
@@ -120,6 +190,8 @@ pub trait Vendor {
     fn interrupt_window(&mut self, on: bool);
     /// Ends an STI / MOV SS interrupt shadow (the instruction was emulated).
     fn clear_shadow(&mut self);
+    /// The current privilege level.
+    fn cpl(&self) -> u8;
     /// CR0 as the guest sees it.
     fn cr0(&self) -> u64;
     /// CR3.
@@ -128,8 +200,8 @@ pub trait Vendor {
     fn efer(&self) -> u64;
     /// MOV to CR0.
     fn set_cr0(&mut self, value: u64);
-    /// MOV to CR4; `false` for a value the partition may not have (VMXE/SVME).
-    fn set_cr4(&mut self, value: u64) -> bool;
+    /// MOV to CR4 (a value without reserved bits: the common code checked).
+    fn set_cr4(&mut self, value: u64);
     /// WRMSR EFER (the value passed the allow list).
     fn set_efer(&mut self, value: u64);
     /// The code size and CS base, for fetching and decoding an instruction.

@@ -70,12 +70,27 @@ fn icr_decodes_ipis_and_inbox_merges() {
     assert!(matches(Dest::Id { id: 0b100, logical: true }, 0, 2), "cluster 0, bit 2");
     assert!(!matches(Dest::Id { id: (1 << 16) | 0b100, logical: true }, 0, 2), "cluster 1");
     let inbox = Inbox::new();
-    assert!(inbox.post(0x70));
-    assert!(!inbox.post(0x70));
-    inbox.post(3); // illegal vector: dropped at merge
+    assert!(inbox.post(0x70, false));
+    assert!(!inbox.post(0x70, false));
+    inbox.post(3, false); // illegal vector: dropped at merge
     l.merge(&inbox);
     assert_eq!(l.pending(), Some(0x70));
     assert!(inbox.is_empty());
+}
+
+#[test]
+fn a_posted_level_interrupt_reaches_the_io_apic_at_its_eoi() {
+    let mut l = enabled(0);
+    let inbox = Inbox::new();
+    inbox.post(0x60, true);
+    inbox.post(0x50, false);
+    l.merge(&inbox);
+    assert_eq!(l.pending(), Some(0x60));
+    l.ack(0x60);
+    assert_eq!(l.write(EOI, 0, 0).unwrap(), Effect::LevelEoi(0x60), "TMR was set");
+    assert_eq!(l.pending(), Some(0x50));
+    l.ack(0x50);
+    assert_eq!(l.write(EOI, 0, 0).unwrap(), Effect::None, "edge: no EOI to the I/O APIC");
 }
 
 #[test]

@@ -10,7 +10,9 @@ use bulkhead_core::addr::GuestPhysAddr;
 
 use super::cpu;
 use super::setup::Part;
-use super::vcpu::{Event, Exit, GuestRegs, Vendor};
+use super::vcpu::{
+    start_state, Event, Exit, GuestRegs, Segment, Vendor, AR_TSS, CR0_PE, CR0_PG, EFER_LMA, EFER_LME, PAT_RESET,
+};
 use crate::decode::Mode;
 use crate::vmcs::{adjust, entry, exit, field, inject, msr, pin, proc, proc2, reason, F16, F32, FN};
 pub use insn::Field;
@@ -99,27 +101,8 @@ vmx_exit:
 "#
 );
 
-/// CR0 bits: PE, ET, NE, PG.
-const CR0_PE: u64 = 1 << 0;
-const CR0_ET: u64 = 1 << 4;
-const CR0_NE: u64 = 1 << 5;
-const CR0_PG: u64 = 1 << 31;
-/// CR4.VMXE.
-const CR4_VMXE: u64 = 1 << 13;
-/// EFER.LME, EFER.LMA.
-const EFER_LME: u64 = 1 << 8;
-const EFER_LMA: u64 = 1 << 10;
-/// Segment access rights: 32-bit code (G, D, P, S, execute/read, accessed), data (G,
-/// D/B, P, S, read/write, accessed), 16-bit code and data for real mode, a busy 32-bit
-/// TSS, and "unusable" (SDM Vol. 3C 25.4.1).
-const AR_CODE32: u32 = 0xc09b;
-const AR_DATA32: u32 = 0xc093;
-const AR_CODE16: u32 = 0x9b;
-const AR_DATA16: u32 = 0x93;
-const AR_TSS: u32 = 0x8b;
+/// "Unusable" segment access rights (SDM Vol. 3C 25.4.1).
 const AR_UNUSABLE: u32 = 0x1_0000;
-/// The reset value of IA32_PAT.
-const PAT_RESET: u64 = 0x0007_0406_0007_0406;
 
 /// Control values for every VMCS on this machine, worked out once.
 #[derive(Clone, Copy)]
@@ -280,10 +263,18 @@ impl Vendor for Vmx {
             | reason::MWAIT
             | reason::MONITOR
             | reason::ENCLS => Exit::Undefined,
-            reason::EXCEPTION_NMI | reason::INIT | reason::SIPI => {
+            reason::EXCEPTION_NMI => {
+                // Only #UD is in the exception bitmap: VMMCALL, AMD's hypercall
+                // instruction, is one here too. An NMI needs nothing.
+                let info = field::EXIT_INTERRUPTION_INFO.read();
                 let _ = regs;
-                Exit::Nothing
+                if (info >> 8) & 7 == 3 && info & 0xff == 6 {
+                    Exit::InvalidOpcode
+                } else {
+                    Exit::Nothing
+                }
             }
+            reason::INIT | reason::SIPI => Exit::Nothing,
             reason::TRIPLE_FAULT => Exit::Stop("triple fault"),
             reason::TASK_SWITCH => Exit::Stop("a hardware task switch"),
             reason::EPT_MISCONFIG => Exit::Stop("EPT misconfiguration"),
@@ -348,6 +339,10 @@ impl Vendor for Vmx {
         }
     }
 
+    fn cpl(&self) -> u8 {
+        ((field::GUEST_SS_AR.read() >> 5) & 3) as u8
+    }
+
     fn cr0(&self) -> u64 {
         let mask = self.ctl.cr0_mask;
         (field::GUEST_CR0.read() & !mask) | (field::CR0_READ_SHADOW.read() & mask)
@@ -371,13 +366,9 @@ impl Vendor for Vmx {
         }
     }
 
-    fn set_cr4(&mut self, value: u64) -> bool {
-        if value & CR4_VMXE != 0 {
-            return false;
-        }
+    fn set_cr4(&mut self, value: u64) {
         field::GUEST_CR4.write(self.ctl.cr4(value));
         field::CR4_READ_SHADOW.write(value);
-        true
     }
 
     fn set_efer(&mut self, value: u64) {
@@ -399,22 +390,13 @@ impl Vendor for Vmx {
     }
 
     fn reset(&mut self, entry: GuestPhysAddr, protected: bool) {
-        if protected {
-            segment(field::GUEST_CS_SELECTOR, field::GUEST_CS_BASE, field::GUEST_CS_LIMIT, field::GUEST_CS_AR, (0x10, 0, 0xffff_ffff, AR_CODE32));
-            for (sel, base, limit, ar) in data_segments() {
-                segment(sel, base, limit, ar, (0x18, 0, 0xffff_ffff, AR_DATA32));
-            }
-            self.set_control_registers(CR0_PE | CR0_ET | CR0_NE);
-            field::GUEST_RIP.write(entry.as_u64());
-        } else {
-            let page = entry.as_u64();
-            segment(field::GUEST_CS_SELECTOR, field::GUEST_CS_BASE, field::GUEST_CS_LIMIT, field::GUEST_CS_AR, ((page >> 4) as u16, page, 0xffff, AR_CODE16));
-            for (sel, base, limit, ar) in data_segments() {
-                segment(sel, base, limit, ar, (0, 0, 0xffff, AR_DATA16));
-            }
-            self.set_control_registers(CR0_ET | CR0_NE);
-            field::GUEST_RIP.write(0);
+        let start = start_state(entry, protected);
+        segment(field::GUEST_CS_SELECTOR, field::GUEST_CS_BASE, field::GUEST_CS_LIMIT, field::GUEST_CS_AR, start.cs);
+        for (sel, base, limit, ar) in data_segments() {
+            segment(sel, base, limit, ar, start.data);
         }
+        self.set_control_registers(start.cr0);
+        field::GUEST_RIP.write(start.rip);
         field::GUEST_RSP.write(0);
         field::GUEST_RFLAGS.write(0x2);
         field::GUEST_DR7.write(0x400);
@@ -467,11 +449,11 @@ impl Vmx {
     }
 }
 
-fn segment(sel: F16, base: FN, limit: F32, ar: F32, v: (u16, u64, u32, u32)) {
-    sel.write(v.0);
-    base.write(v.1);
-    limit.write(v.2);
-    ar.write(v.3);
+fn segment(sel: F16, base: FN, limit: F32, ar: F32, v: Segment) {
+    sel.write(v.selector);
+    base.write(v.base);
+    limit.write(v.limit);
+    ar.write(v.access);
 }
 
 fn data_segments() -> [(F16, FN, F32, F32); 5] {
@@ -524,16 +506,17 @@ fn control_state(part: &Part, ctl: &Controls) {
     field::SECONDARY_CONTROLS.write(ctl.proc2);
     field::EXIT_CONTROLS.write(ctl.exit);
     field::ENTRY_CONTROLS.write(ctl.entry);
-    field::EXCEPTION_BITMAP.write(0);
+    field::EXCEPTION_BITMAP.write(1 << 6); // #UD (see `exit`)
     field::CR3_TARGET_COUNT.write(0);
     field::EXIT_MSR_STORE_COUNT.write(0);
     field::EXIT_MSR_LOAD_COUNT.write(0);
     field::ENTRY_MSR_LOAD_COUNT.write(0);
-    field::IO_BITMAP_A.write(part.io_bitmaps.0);
-    field::IO_BITMAP_B.write(part.io_bitmaps.1);
-    field::MSR_BITMAP.write(part.msr_bitmap);
-    field::EPT_POINTER.write(part.eptp);
-    field::VPID.write(part.vpid);
+    // Bitmaps A and B are the first two pages of the shared I/O permission bitmap.
+    field::IO_BITMAP_A.write(part.io_map);
+    field::IO_BITMAP_B.write(part.io_map + 4096);
+    field::MSR_BITMAP.write(part.msr_map);
+    field::EPT_POINTER.write(part.nested_root);
+    field::VPID.write(part.tag);
     field::VMCS_LINK_POINTER.write(u64::MAX);
     field::CR0_GUEST_HOST_MASK.write(ctl.cr0_mask);
     field::CR4_GUEST_HOST_MASK.write(ctl.cr4_mask);
