@@ -6,14 +6,15 @@ mod model;
 mod parse;
 mod platform;
 mod ports;
+mod suggest;
 mod target;
 mod validate;
 
 pub use error::ConfigError;
 pub use model::*;
-pub use parse::parse;
+pub use parse::{parse, parse_all};
 pub use platform::{DeviceFilter, Platform, PlatformCpu, PlatformDevice};
 pub use target::{BootImages, Footprint, GuestView, Placement, PortWindow, Target, Window};
 pub use images::{check_boot, check_images};
 pub use validate::check_platform;
-pub use validate::{validate, validate_owned};
+pub use validate::{validate, validate_all, validate_owned};

@@ -41,6 +41,19 @@ pub enum RestartPolicy {
     Restart,
 }
 
+/// What a partition's access to an address it does not own leads to (property
+/// `bad-access`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BadAccessPolicy {
+    /// The partition is stopped (then halted or restarted by its [`RestartPolicy`]).
+    #[default]
+    Stop,
+    /// The guest takes the architecture's answer to an access nothing answers (on ARM a
+    /// synchronous external abort) and goes on; the event is reported all the same.
+    Abort,
+}
+
 /// Where a partition's console goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConsoleKind {
@@ -76,6 +89,8 @@ pub struct Partition {
     pub console_given: bool,
     /// What a stop leads to.
     pub restart: RestartPolicy,
+    /// What an access outside everything it owns leads to.
+    pub bad_access: BadAccessPolicy,
 }
 
 /// One RAM region of a partition (`memory@<gpa>` sub-node).

@@ -5,9 +5,10 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use super::error::ConfigError;
+use super::suggest::{nearest, with_hint};
 use super::model::{
-    Boot, Channel, Config, ConsoleKind, Device, HypervisorConfig, MemoryRegion, Partition,
-    RestartPolicy,
+    BadAccessPolicy, Boot, Channel, Config, ConsoleKind, Device, HypervisorConfig, MemoryRegion,
+    Partition, RestartPolicy,
 };
 use crate::addr::{GuestPhysAddr, HostPhysAddr, Range};
 use crate::dt::{cells, join, Node, Quoted, Tree};
@@ -19,10 +20,49 @@ const COMPATIBLE: &str = "bulkhead,config-v1";
 /// and unknown properties and nodes, property sizes, enumerations and names.
 ///
 /// Devices come back with only `path` filled in; [`super::validate`] resolves them
-/// against the platform.
+/// against the platform. The error is the first that [`parse_all`] finds.
 pub fn parse(dtb: &[u8]) -> Result<Config, ConfigError> {
-    let tree = Tree::parse(dtb)?;
+    parse_all(dtb).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// [`parse`], reporting every independent error: the first of each node that stands on
+/// its own (the root, `/hypervisor`, `/partitions`, each partition, `/channels`, each
+/// channel), in tree order. Never an empty list.
+pub fn parse_all(dtb: &[u8]) -> Result<Config, Vec<ConfigError>> {
+    let tree = Tree::parse(dtb).map_err(|e| alloc::vec![ConfigError::from(e)])?;
     let root = tree.root();
+    let errors = &mut Vec::new();
+    note(errors, root_node(root));
+    let hypervisor = note(errors, need_child(root, "hypervisor").and_then(hypervisor));
+    let partitions = need_child(root, "partitions").and_then(|node| {
+        allow_props(node, &[])?;
+        named_children(node, "partition")
+    });
+    let partitions = note(errors, partitions).into_iter().flatten();
+    let partitions: Vec<_> = partitions.filter_map(|n| note(errors, partition(n))).collect();
+    let channels = match root.child("channels") {
+        Some(node) => {
+            let nodes = allow_props(node, &["#address-cells", "#size-cells"])
+                .and_then(|()| two_cells(node, false))
+                .and_then(|()| named_children(node, "channel"));
+            let nodes = note(errors, nodes).into_iter().flatten();
+            nodes.filter_map(|n| note(errors, channel(n))).collect()
+        }
+        None => Vec::new(),
+    };
+    match hypervisor {
+        Some(hypervisor) if errors.is_empty() => Ok(Config { hypervisor, partitions, channels }),
+        _ => Err(core::mem::take(errors)),
+    }
+}
+
+/// `result`'s value, or `None` with its error added to `errors`.
+fn note<T>(errors: &mut Vec<ConfigError>, result: Result<T, ConfigError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+/// The root's own properties and children.
+fn root_node(root: Node<'_>) -> Result<(), ConfigError> {
     allow_props(root, &["compatible", "#address-cells", "#size-cells"])?;
     allow_children(root, &["hypervisor", "partitions", "channels"])?;
     let compatible = need(root, "compatible", root.string("compatible")?)?;
@@ -31,21 +71,7 @@ pub fn parse(dtb: &[u8]) -> Result<Config, ConfigError> {
             format!("expected \"{COMPATIBLE}\", got {compatible}", compatible = Quoted(compatible));
         return Err(ConfigError::property("/", "compatible", reason));
     }
-    two_cells(root, true)?;
-    let hypervisor = hypervisor(need_child(root, "hypervisor")?)?;
-    let partitions = need_child(root, "partitions")?;
-    allow_props(partitions, &[])?;
-    let partitions =
-        named_children(partitions, "partition")?.map(partition).collect::<Result<_, _>>()?;
-    let channels = match root.child("channels") {
-        Some(node) => {
-            allow_props(node, &["#address-cells", "#size-cells"])?;
-            two_cells(node, false)?;
-            named_children(node, "channel")?.map(channel).collect::<Result<_, _>>()?
-        }
-        None => Vec::new(),
-    };
-    Ok(Config { hypervisor, partitions, channels })
+    two_cells(root, true)
 }
 
 fn hypervisor(node: Node<'_>) -> Result<HypervisorConfig, ConfigError> {
@@ -67,6 +93,7 @@ const PARTITION_PROPS: &[&str] = &[
     "devices",
     "console",
     "restart",
+    "bad-access",
     "#address-cells",
     "#size-cells",
 ];
@@ -100,6 +127,7 @@ fn partition(node: Node<'_>) -> Result<Partition, ConfigError> {
                 "expected \"virtual\", \"none\" or a device path, got {other}",
                 other = Quoted(other)
             );
+            let reason = with_hint(&reason, other, ["virtual", "none"]);
             return Err(ConfigError::property(&node.path(), "console", reason));
         }
     };
@@ -109,7 +137,17 @@ fn partition(node: Node<'_>) -> Result<Partition, ConfigError> {
         Some(other) => {
             let reason =
                 format!("expected \"halt\" or \"restart\", got {other}", other = Quoted(other));
+            let reason = with_hint(&reason, other, ["halt", "restart"]);
             return Err(ConfigError::property(&node.path(), "restart", reason));
+        }
+    };
+    let bad_access = match node.string("bad-access")? {
+        None | Some("stop") => BadAccessPolicy::Stop,
+        Some("abort") => BadAccessPolicy::Abort,
+        Some(other) => {
+            let reason =
+                format!("expected \"stop\" or \"abort\", got {other}", other = Quoted(other));
+            return Err(ConfigError::property(&node.path(), "bad-access", reason));
         }
     };
     Ok(Partition {
@@ -122,6 +160,7 @@ fn partition(node: Node<'_>) -> Result<Partition, ConfigError> {
         console,
         console_given,
         restart,
+        bad_access,
     })
 }
 
@@ -135,7 +174,12 @@ fn memory_region(node: Node<'_>) -> Result<MemoryRegion, ConfigError> {
     let unit = unit.filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_hexdigit()));
     let unit = unit.and_then(|a| u64::from_str_radix(a, 16).ok());
     let Some(unit) = unit else {
-        return Err(ConfigError::node(&node.path(), "unknown node (expected memory@<address>)"));
+        let (name, address) = node.name().split_once('@').unwrap_or((node.name(), "<address>"));
+        let reason = match nearest(name, ["memory"]) {
+            Some(_) => format!("unknown node (expected memory@<address>; did you mean \"memory@{address}\"?)"),
+            None => "unknown node (expected memory@<address>)".into(),
+        };
+        return Err(ConfigError::node(&node.path(), reason));
     };
     allow_props(node, &["reg", "host-address"])?;
     allow_children(node, &[])?;
@@ -254,7 +298,8 @@ fn allow_props(node: Node<'_>, allowed: &[&str]) -> Result<(), ConfigError> {
     let mut seen = 0u64;
     for prop in node.props() {
         let Some(i) = allowed.iter().position(|a| *a == prop.name) else {
-            return Err(ConfigError::property(&node.path(), prop.name, "unknown property"));
+            let reason = with_hint("unknown property", prop.name, allowed.iter().copied());
+            return Err(ConfigError::property(&node.path(), prop.name, reason));
         };
         if seen & (1 << i) != 0 {
             return Err(ConfigError::property(&node.path(), prop.name, "property given twice"));
@@ -267,7 +312,8 @@ fn allow_props(node: Node<'_>, allowed: &[&str]) -> Result<(), ConfigError> {
 /// Reject child nodes outside `allowed`, and any child given twice.
 fn allow_children(node: Node<'_>, allowed: &[&str]) -> Result<(), ConfigError> {
     if let Some(child) = node.children().find(|c| !allowed.contains(&c.name())) {
-        return Err(ConfigError::node(&child.path(), "unknown node"));
+        let reason = with_hint("unknown node", child.name(), allowed.iter().copied());
+        return Err(ConfigError::node(&child.path(), reason));
     }
     no_duplicate_children(node)
 }

@@ -1,4 +1,8 @@
-//! Config against platform: every isolation rule of doc/config.md, first error wins.
+//! Config against platform: every isolation rule of doc/config.md.
+//!
+//! [`validate_all`] reports the first broken rule of each part that stands on its own
+//! (the hypervisor's memory, its console, each partition, each channel); [`validate`]
+//! and [`validate_owned`] return the first of those.
 
 use alloc::format;
 use alloc::string::String;
@@ -8,6 +12,7 @@ use super::error::{gpa_range, hpa_range, ConfigError};
 use super::model::{Channel, Config, ConsoleKind, Device, MemoryRegion, Partition};
 use super::platform::{Platform, PlatformDevice};
 use super::ports::PortClaims;
+use super::suggest::with_hint;
 use super::target::{GuestView, Target};
 use crate::addr::{GuestPhysAddr, HostPhysAddr, Range, PAGE_SIZE};
 use crate::dt::Quoted;
@@ -17,6 +22,14 @@ use crate::dt::Quoted;
 /// the first rule it breaks.
 pub fn validate(config: &Config, platform: &Platform, target: &Target) -> Result<Config, ConfigError> {
     let devices = check(config, platform, target)?;
+    Ok(resolve(config.clone(), devices))
+}
+
+/// [`validate`], reporting every independent error in config order (never an empty
+/// list): a partition that breaks a rule is left out of what later ones are checked
+/// against, so one mistake is reported once.
+pub fn validate_all(config: &Config, platform: &Platform, target: &Target) -> Result<Config, Vec<ConfigError>> {
+    let devices = check_all(config, platform, target)?;
     Ok(resolve(config.clone(), devices))
 }
 
@@ -42,17 +55,34 @@ pub fn check_platform(platform: &Platform, target: &Target) -> Result<(), Config
     Ok(())
 }
 
-/// Every rule; each partition's resolved devices.
+/// Every rule; each partition's resolved devices, or the first broken rule.
 fn check(config: &Config, platform: &Platform, target: &Target) -> Result<Vec<Vec<Device>>, ConfigError> {
-    check_platform(platform, target)?;
-    let mut checker = Checker::new(config, platform, target)?;
+    check_all(config, platform, target).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// Every rule; each partition's resolved devices, or every independent error.
+fn check_all(config: &Config, platform: &Platform, target: &Target) -> Result<Vec<Vec<Device>>, Vec<ConfigError>> {
+    check_platform(platform, target).map_err(|e| alloc::vec![e])?;
+    let mut checker = Checker::new(config, platform, target);
     if config.partitions.is_empty() {
-        return Err(ConfigError::node("/partitions", "no partition"));
+        checker.errors.push(ConfigError::node("/partitions", "no partition"));
     }
-    let devices = config.partitions.iter().map(|p| checker.partition(p));
-    let devices = devices.collect::<Result<Vec<_>, _>>()?;
-    checker.channels()?;
-    Ok(devices)
+    let mut devices = Vec::with_capacity(config.partitions.len());
+    for (i, p) in config.partitions.iter().enumerate() {
+        match checker.partition(p) {
+            Ok(resolved) => devices.push(resolved),
+            Err(e) => checker.errors.push(e),
+        }
+        // A partition refused before its view was made still has one, empty: views
+        // are looked up by partition index.
+        checker.views.resize_with(i + 1, GuestView::default);
+    }
+    let mut errors = checker.channels();
+    errors.splice(0..0, checker.errors);
+    match errors.is_empty() {
+        true => Ok(devices),
+        false => Err(errors),
+    }
 }
 
 fn resolve(mut config: Config, devices: Vec<Vec<Device>>) -> Config {
@@ -110,13 +140,19 @@ struct Checker<'c> {
     ram: Vec<Claim>,
     /// MMIO pages held by the hypervisor and the partitions checked so far.
     pages: Vec<PageClaim<'c>>,
+    /// Rules broken so far (the hypervisor's, the partitions').
+    errors: Vec<ConfigError>,
 }
 
 impl<'c> Checker<'c> {
-    /// Check the hypervisor's own resources and record what it holds.
-    fn new(config: &'c Config, platform: &'c Platform, target: &'c Target) -> Result<Self, ConfigError> {
+    /// Check the hypervisor's own resources and record what it holds (its memory even
+    /// when refused: the partitions must stay clear of it all the same).
+    fn new(config: &'c Config, platform: &'c Platform, target: &'c Target) -> Self {
         let hv = &config.hypervisor;
-        check_host_range(platform, target, "/hypervisor", "memory", &hv.memory)?;
+        let mut errors = Vec::new();
+        if let Err(e) = check_host_range(platform, target, "/hypervisor", "memory", &hv.memory) {
+            errors.push(e);
+        }
         let mut ram = alloc::vec![Claim {
             range: hv.memory,
             label: "the hypervisor's memory".into(),
@@ -126,17 +162,23 @@ impl<'c> Checker<'c> {
         let mut pages = Vec::new();
         let mut lines = Vec::new();
         let mut ports = PortClaims::default();
-        if let Some(console) = &hv.console {
-            let device = hypervisor_console(platform, target, console)?;
-            pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
-            let owner = || String::from("the hypervisor");
-            lines.extend(device.interrupts.iter().map(|&id| LineClaim { id, device: &device.path, owner: owner() }));
-            ports.claim(device, "the hypervisor", &[]).map_err(|reason| ConfigError::property("/hypervisor", "console", reason))?;
+        let console = hv.console.as_deref().map(|path| hypervisor_console(platform, target, path));
+        match console {
+            Some(Ok(device)) => {
+                pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
+                let owner = || String::from("the hypervisor");
+                lines.extend(device.interrupts.iter().map(|&id| LineClaim { id, device: &device.path, owner: owner() }));
+                if let Err(reason) = ports.claim(device, "the hypervisor", &[]) {
+                    errors.push(ConfigError::property("/hypervisor", "console", reason));
+                }
+            }
+            Some(Err(e)) => errors.push(e),
+            None => {}
         }
         for device in platform.devices.iter().filter(|d| d.interrupt_controller) {
             pages.extend(page_claims(&device.path, &device.mmio, "the hypervisor"));
         }
-        Ok(Self {
+        Self {
             config,
             platform,
             target,
@@ -147,7 +189,8 @@ impl<'c> Checker<'c> {
             devices: Vec::new(),
             ram,
             pages,
-        })
+            errors,
+        }
     }
 
     /// Check one partition, record what it holds, and return its resolved devices.
@@ -219,7 +262,8 @@ impl<'c> Checker<'c> {
         for (i, &cpu) in p.cpus.iter().enumerate() {
             let error = |reason: String| Err(ConfigError::property(&p.node, "cpus", reason));
             if self.platform.cpu(cpu).is_none() {
-                return error(format!("cpu {cpu} is not in the platform"));
+                let ids: Vec<String> = self.platform.cpus.iter().map(|c| format!("{}", c.id)).collect();
+                return error(format!("cpu {cpu} is not in the platform (its CPUs: {})", ids.join(", ")));
             }
             if p.cpus.iter().take(i).any(|&c| c == cpu) {
                 return error(format!("cpu {cpu} is listed twice"));
@@ -285,7 +329,7 @@ impl<'c> Checker<'c> {
     fn device(&mut self, p: &'c Partition, path: &'c str) -> Result<Device, ConfigError> {
         let error = |reason: String| Err(ConfigError::property(&p.node, "devices", reason));
         let Some(device) = self.platform.device(path) else {
-            return error(format!("{path} is not a platform device", path = Quoted(path)));
+            return error(not_a_device(self.platform, path));
         };
         if device.interrupt_controller {
             return error(format!(
@@ -423,7 +467,9 @@ impl<'c> Checker<'c> {
         Ok(())
     }
 
-    fn channels(&self) -> Result<(), ConfigError> {
+    /// Check every channel; the first broken rule of each.
+    fn channels(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
         let mut claims: Vec<&Claim> = self.ram.iter().filter(|c| !c.channel).collect();
         let mut windows: Windows<'_> = Vec::new();
         for p in &self.config.partitions {
@@ -434,27 +480,40 @@ impl<'c> Checker<'c> {
         }
         let own: Vec<Claim> = self.config.channels.iter().map(channel_claim).collect();
         for (channel, claim) in self.config.channels.iter().zip(&own) {
-            self.channel_sharers(channel)?;
-            check_host_range(self.platform, self.target, &channel.node, "reg", &channel.host)?;
-            if let Some(other) = claims.iter().find(|c| c.range.overlaps(&channel.host)) {
-                let reason = format!(
-                    "{} overlaps {} ({})",
-                    hpa_range(&channel.host),
-                    other.label,
-                    hpa_range(&other.range)
-                );
-                return Err(ConfigError::property(&channel.node, "reg", reason));
+            if let Err(e) = self.channel(channel, claim, &mut claims, &mut windows) {
+                errors.push(e);
             }
-            if let Some(pages) = self.mmio_over(&channel.host) {
-                let reason = mmio_overlap(&channel.host, pages);
-                return Err(ConfigError::property(&channel.node, "reg", reason));
-            }
-            claims.push(claim);
-            channel_windows(channel, &mut windows)?;
-            self.channel_guest_view(channel)?;
-            self.doorbell(channel)?;
         }
-        Ok(())
+        errors
+    }
+
+    /// Check one channel against what `claims` and `windows` hold, and record it there.
+    fn channel<'a>(
+        &self,
+        channel: &'a Channel,
+        claim: &'a Claim,
+        claims: &mut Vec<&'a Claim>,
+        windows: &mut Windows<'a>,
+    ) -> Result<(), ConfigError> {
+        self.channel_sharers(channel)?;
+        check_host_range(self.platform, self.target, &channel.node, "reg", &channel.host)?;
+        if let Some(other) = claims.iter().find(|c| c.range.overlaps(&channel.host)) {
+            let reason = format!(
+                "{} overlaps {} ({})",
+                hpa_range(&channel.host),
+                other.label,
+                hpa_range(&other.range)
+            );
+            return Err(ConfigError::property(&channel.node, "reg", reason));
+        }
+        if let Some(pages) = self.mmio_over(&channel.host) {
+            let reason = mmio_overlap(&channel.host, pages);
+            return Err(ConfigError::property(&channel.node, "reg", reason));
+        }
+        claims.push(claim);
+        channel_windows(channel, windows)?;
+        self.channel_guest_view(channel)?;
+        self.doorbell(channel)
     }
 
     /// Each sharer's window lies in its guest-physical space, clear of what the
@@ -515,10 +574,9 @@ impl<'c> Checker<'c> {
         }
         for (i, name) in channel.partitions.iter().enumerate() {
             if self.config.partition(name).is_none() {
-                return error(
-                    "partitions",
-                    format!("no partition is named {name}", name = Quoted(name)),
-                );
+                let reason = format!("no partition is named {name}", name = Quoted(name));
+                let names = self.config.partitions.iter().map(|p| p.name.as_str());
+                return error("partitions", with_hint(&reason, name, names));
             }
             if channel.partitions.iter().take(i).any(|n| n == name) {
                 return error("partitions", format!("{name} is listed twice", name = Quoted(name)));
@@ -616,12 +674,17 @@ fn check_guest_range(
     Err(ConfigError::property(node, property, reason))
 }
 
+/// Why `path` names no device of `platform`, with the nearest device path when one is
+/// near enough to be a typo of it.
+fn not_a_device(platform: &Platform, path: &str) -> String {
+    let reason = format!("{path} is not a platform device", path = Quoted(path));
+    with_hint(&reason, path, platform.devices.iter().map(|d| d.path.as_str()))
+}
+
 /// The hypervisor's console: a platform device this build can drive.
 fn hypervisor_console<'p>(platform: &'p Platform, target: &Target, path: &str) -> Result<&'p PlatformDevice, ConfigError> {
     let error = |reason: String| ConfigError::property("/hypervisor", "console", reason);
-    let device = platform
-        .device(path)
-        .ok_or_else(|| error(format!("{path} is not a platform device", path = Quoted(path))))?;
+    let device = platform.device(path).ok_or_else(|| error(not_a_device(platform, path)))?;
     if !device.compatible.iter().any(|c| target.console_uarts.contains(&c.as_str())) {
         return Err(error(format!(
             "{path} is not a UART this hypervisor build can drive (compatible with one of: {})",

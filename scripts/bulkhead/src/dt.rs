@@ -1,4 +1,5 @@
-//! Device-tree sources to blobs with `dtc`, with its complaint cut down to one line.
+//! Device-tree sources to blobs with `dtc`, with its complaint cut down to one line, and
+//! the source positions of what is in them.
 
 use std::path::Path;
 use std::process::Command;
@@ -6,6 +7,44 @@ use std::process::Command;
 use crate::error::{Error, Result};
 use crate::process;
 use crate::repo;
+use crate::source::SourceMap;
+
+/// The first bytes of a device-tree blob (big-endian 0xd00dfeed).
+const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
+
+/// A device tree ready for the parser, and where its pieces were written.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The blob.
+    pub dtb: Vec<u8>,
+    /// Source positions; `None` for a file that already was a blob.
+    pub lines: Option<SourceMap>,
+}
+
+/// Reads the device tree at `path`: a blob (it starts with the FDT magic) as it is, a
+/// source compiled with [`compile`] and annotated with its source positions.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let head = std::fs::File::open(path).and_then(|mut f| {
+        let mut magic = [0u8; 4];
+        std::io::Read::read_exact(&mut f, &mut magic).map(|()| magic)
+    });
+    if head.is_ok_and(|magic| magic == FDT_MAGIC) {
+        let dtb = crate::error::read(path)?;
+        return Ok(Loaded { dtb, lines: None });
+    }
+    let dtb = compile(path)?;
+    Ok(Loaded { dtb, lines: Some(annotate(path)?) })
+}
+
+/// The source positions of `path`'s nodes and properties (`dtc -O dts -T -T`).
+fn annotate(path: &Path) -> Result<SourceMap> {
+    let out = process::capture(Command::new("dtc").args(["-q", "-I", "dts", "-O", "dts", "-T", "-T"]).arg(path))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::new(format!("{}: dtc: {}", repo::show(path), first_error(&stderr))));
+    }
+    Ok(SourceMap::from_annotated(&String::from_utf8_lossy(&out.stdout)))
+}
 
 /// Compiles the DTS file at `path` to a DTB.
 ///

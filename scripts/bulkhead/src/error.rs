@@ -2,9 +2,14 @@
 
 use std::fmt;
 
-/// A failure, printed by `main` as a single line.
+/// A failure, printed by `main` (one line per independent error).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(String);
+pub enum Error {
+    /// What went wrong, already with its context.
+    Message(String),
+    /// Stdout's reader went away (`| head`): the command ends without a word.
+    BrokenPipe,
+}
 
 /// Result with the CLI's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
@@ -12,13 +17,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error with the message `message`.
     pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self::Message(message.into())
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            Self::Message(message) => f.write_str(message),
+            Self::BrokenPipe => f.write_str("stdout was closed"),
+        }
     }
 }
 
@@ -30,7 +38,7 @@ pub trait Context<T> {
 
 impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| Error(format!("{}: {e}", what())))
+        self.map_err(|e| Error::new(format!("{}: {e}", what())))
     }
 }
 

@@ -11,10 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use bulkhead_core::bundle::{CONFIG_ENTRY, NAME_LEN, PLATFORM_ENTRY};
-use bulkhead_core::config::Config;
+use bulkhead_core::config::{Config, ConfigError};
 
 use crate::board::Board;
-use crate::error::{Error, Result};
 use crate::guests;
 use crate::repo;
 
@@ -95,11 +94,12 @@ fn cache_file(cache: &Path, name: &str, relative: &str) -> std::result::Result<P
 }
 
 /// Every distinct image of `config` (in config order), checked: guests must be bins of
-/// the board's guest crate, files must exist. Errors read
-/// `<config file>: <node>: <property>: <reason>`.
-pub fn resolve(config: &Config, config_file: &Path, board: &Board) -> Result<Vec<Image>> {
+/// the board's guest crate, files must exist. Every image that fails is an error about
+/// its partition's node and property.
+pub fn resolve(config: &Config, config_file: &Path, board: &Board) -> std::result::Result<Vec<Image>, Vec<ConfigError>> {
     let mut guest_bins: Option<Vec<String>> = None;
     let mut images: Vec<Image> = Vec::new();
+    let mut errors = Vec::new();
     for partition in &config.partitions {
         let boot = &partition.boot;
         let named = [
@@ -112,21 +112,16 @@ pub fn resolve(config: &Config, config_file: &Path, board: &Board) -> Result<Vec
             if images.iter().any(|i| &i.name == name) {
                 continue;
             }
-            let fail = |reason: String| {
-                Error::new(format!(
-                    "{}: {}: {property}: {reason}",
-                    repo::show(config_file),
-                    partition.node
-                ))
-            };
-            let source = locate(name, config_file, board, &mut guest_bins).map_err(fail)?;
-            images.push(Image {
-                name: name.clone(),
-                source,
-            });
+            match locate(name, config_file, board, &mut guest_bins) {
+                Ok(source) => images.push(Image { name: name.clone(), source }),
+                Err(reason) => errors.push(ConfigError::property(&partition.node, property, reason)),
+            }
         }
     }
-    Ok(images)
+    match errors.is_empty() {
+        true => Ok(images),
+        false => Err(errors),
+    }
 }
 
 /// Where image `name` comes from, or why it cannot be used.
@@ -203,6 +198,7 @@ mod tests {
             console: ConsoleKind::Virtual,
             console_given: false,
             restart: RestartPolicy::Halt,
+            bad_access: Default::default(),
         }
     }
 
@@ -240,25 +236,20 @@ mod tests {
     #[test]
     fn missing_files_name_node_and_property() {
         let config_file = repo::root().join("boards/qemu-virt-arm64/config.dts");
-        let cfg = config(vec![partition("a", "../nowhere/Image", None)]);
-        let err = resolve(&cfg, &config_file, &board())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with(
-                "boards/qemu-virt-arm64/config.dts: /partitions/a: kernel: no such file: "
-            ),
-            "{err}"
-        );
+        let cfg = config(vec![partition("a", "../nowhere/Image", Some("gone.img")), partition("b", "../x/y", None)]);
+        let errors = resolve(&cfg, &config_file, &board()).unwrap_err();
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 3, "every missing image: {errors:?}");
+        assert!(errors[0].starts_with("/partitions/a: kernel: no such file: "), "{errors:?}");
+        assert!(errors[1].starts_with("/partitions/a: initrd: no such file: "), "{errors:?}");
+        assert!(errors[2].starts_with("/partitions/b: kernel: no such file: "), "{errors:?}");
     }
 
     #[test]
     fn unknown_guests_are_refused() {
         let config_file = repo::root().join("boards/qemu-virt-arm64/config.dts");
         let cfg = config(vec![partition("a", "no_such_guest", None)]);
-        let err = resolve(&cfg, &config_file, &board())
-            .unwrap_err()
-            .to_string();
+        let err = resolve(&cfg, &config_file, &board()).unwrap_err()[0].to_string();
         assert!(
             err.contains("/partitions/a: kernel: no in-tree test guest `no_such_guest`"),
             "{err}"
@@ -302,9 +293,7 @@ mod tests {
     fn cache_names_are_files_not_guests() {
         let config_file = repo::root().join("boards/qemu-virt-arm64/config.dts");
         let cfg = config(vec![partition("a", "cache:no-such-dir/Image", None)]);
-        let err = resolve(&cfg, &config_file, &board())
-            .unwrap_err()
-            .to_string();
+        let err = resolve(&cfg, &config_file, &board()).unwrap_err()[0].to_string();
         assert!(
             err.contains("/partitions/a: kernel: `cache:no-such-dir/Image` is not in the cache"),
             "{err}"

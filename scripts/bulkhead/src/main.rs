@@ -1,12 +1,13 @@
 //! `cargo bh`: the one front door for host-side work on Bulkhead.
 //!
-//! Each command lives in its own module under [`cmd`]; the modules beside it are the
-//! shared pieces (board descriptions, device-tree compilation, image resolution, image
-//! packing, child processes). Every failure is an [`error::Error`] that already carries
-//! its context, so `main` prints it as one line and exits non-zero.
+//! The command line is declared in [`cli`] (clap); each command lives in its own module
+//! under [`cmd`]; the modules beside them are the shared pieces (board descriptions,
+//! device-tree compilation and source lines, image resolution, image packing, the
+//! partition map, child processes). Every failure is an [`error::Error`] that already
+//! carries its context, so `main` prints it (one line per error) and exits non-zero.
 
-mod args;
 mod board;
+mod cli;
 mod cmd;
 mod dt;
 mod error;
@@ -14,16 +15,22 @@ mod guests;
 mod images;
 mod iso;
 mod map;
+mod out;
 mod pack;
 mod process;
 mod repo;
+mod source;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match cmd::dispatch(&argv) {
+    out::quiet_broken_pipes();
+    let cli = cli::Cli::parse();
+    match cmd::dispatch(cli.command) {
         Ok(code) => code,
+        Err(error::Error::BrokenPipe) => ExitCode::from(out::BROKEN_PIPE_STATUS),
         Err(err) => {
             eprintln!("{err}");
             ExitCode::FAILURE

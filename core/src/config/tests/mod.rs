@@ -4,6 +4,7 @@
 //! from [`Raw`] where a test needs a blob `dtc` would refuse to write.
 
 mod boot;
+mod errors;
 mod malformed;
 mod parse;
 mod platform;
@@ -141,18 +142,25 @@ fn test_view(platform: &Platform, p: &Partition) -> Result<GuestView, ConfigErro
         .iter()
         .find(|d| d.compatible.iter().any(|c| c == "arm,gic-v3"))
         .ok_or_else(|| ConfigError::node("/", "the platform has no GICv3"))?;
-    let window = |start: u64, size: u64, what: &str| Window {
-        range: Range::new(GuestPhysAddr::new(start), size).unwrap(),
-        what: what.into(),
+    let window = |start: u64, size: u64, what: &str| {
+        let range = Range::new(GuestPhysAddr::new(start), size);
+        let range = range.ok_or_else(|| ConfigError::node(&gic.path, "a window wraps"))?;
+        Ok::<_, ConfigError>(Window { range, what: what.into() })
+    };
+    // A damaged platform may have lost them (validation goes on after the hypervisor's
+    // own resources fail, so this runs for the never-panics tests too).
+    let [gicd, gicr, ..] = gic.mmio.as_slice() else {
+        return Err(ConfigError::node(&gic.path, "the GIC needs GICD and GICR frames"));
     };
     let mut windows = vec![
-        window(gic.mmio[0].start.as_u64(), 0x1_0000, "the emulated GICD"),
-        window(gic.mmio[1].start.as_u64(), 0x2_0000 * p.cpus.len() as u64, "the emulated GICR frames"),
+        window(gicd.start.as_u64(), 0x1_0000, "the emulated GICD")?,
+        window(gicr.start.as_u64(), 0x2_0000 * p.cpus.len() as u64, "the emulated GICR frames")?,
     ];
     let mut interrupts: Vec<u32> = (16..32).collect();
     let uart = platform.devices.iter().find(|d| d.compatible.iter().any(|c| c == "arm,pl011"));
-    if let (crate::config::ConsoleKind::Virtual, Some(uart)) = (&p.console, uart) {
-        windows.push(window(uart.mmio[0].start.as_u64(), 0x1000, "the virtual console"));
+    let uart = uart.and_then(|u| Some((u, u.mmio.first()?)));
+    if let (crate::config::ConsoleKind::Virtual, Some((uart, mmio))) = (&p.console, uart) {
+        windows.push(window(mmio.start.as_u64(), 0x1000, "the virtual console")?);
         interrupts.extend(uart.interrupts.first());
     }
     Ok(GuestView { windows, ports: Vec::new(), interrupts })

@@ -3,8 +3,8 @@
 use super::{config, dtc, parse_src, part, partitions, BOARD_CONFIG};
 use crate::addr::{GuestPhysAddr, HostPhysAddr, Range};
 use crate::config::{
-    parse, Boot, Channel, Config, ConsoleKind, Device, HypervisorConfig, MemoryRegion, Partition,
-    RestartPolicy,
+    parse, BadAccessPolicy, Boot, Channel, Config, ConsoleKind, Device, HypervisorConfig, MemoryRegion,
+    Partition, RestartPolicy,
 };
 
 fn demo_partition(name: &str, cpus: &[u64], base: u64, restart: RestartPolicy) -> Partition {
@@ -28,6 +28,7 @@ fn demo_partition(name: &str, cpus: &[u64], base: u64, restart: RestartPolicy) -
         console: ConsoleKind::Virtual,
         console_given: true,
         restart,
+        bad_access: BadAccessPolicy::Stop,
     }
 }
 
@@ -56,7 +57,8 @@ fn every_optional_property_parses() {
         bootargs = "console=ttyAMA0";
         load-address = <0x0 0x50080000>;
         devices = "/pl031@9010000", "/virtio_mmio@a000000";
-        console = "/pl031@9010000";"#;
+        console = "/pl031@9010000";
+        bad-access = "abort";"#;
     let region = r#"memory@60000000 { reg = <0x0 0x60000000 0x0 0x200000>; host-address = <0x0 0x58000000>; };"#;
     let alpha = part("alpha", "0", 0x5000_0000, &format!("{extra}\n{region}"));
     let channel = r#"channels { link { partitions = "alpha", "beta";
@@ -73,6 +75,8 @@ fn every_optional_property_parses() {
         |path: &str| Device { path: path.into(), mmio: vec![], interrupts: vec![], ports: vec![], dma: false };
     assert_eq!(alpha.devices, vec![path_only("/pl031@9010000"), path_only("/virtio_mmio@a000000")]);
     assert_eq!(alpha.console, ConsoleKind::Passthrough("/pl031@9010000".into()));
+    assert_eq!(alpha.bad_access, BadAccessPolicy::Abort);
+    assert_eq!(config.partitions[1].bad_access, BadAccessPolicy::Stop, "the default");
     // Regions keep config order: the placed one comes first in this source.
     assert_eq!(alpha.memory[0].host, HostPhysAddr::new(0x5800_0000));
     assert!(!alpha.memory[0].is_identity() && alpha.memory[1].is_identity());
@@ -127,7 +131,10 @@ fn rejects_missing_required_property() {
 fn rejects_missing_required_node() {
     assert_eq!(err(""), r#"/: missing required node "partitions""#);
     let source = config("partitions {};").replace("hypervisor {", "hypervisor2 {");
-    assert_eq!(parse_src(&source).unwrap_err(), "/hypervisor2: unknown node");
+    assert_eq!(
+        parse_src(&source).unwrap_err(),
+        r#"/hypervisor2: unknown node (did you mean "hypervisor"?)"#
+    );
 }
 
 #[test]
@@ -189,7 +196,10 @@ fn rejects_values_of_the_wrong_type() {
 
 #[test]
 fn rejects_unknown_properties_and_nodes() {
-    assert_eq!(alpha_err(r#"kernal = "x";"#), "/partitions/alpha: kernal: unknown property");
+    assert_eq!(
+        alpha_err(r#"kernal = "x";"#),
+        r#"/partitions/alpha: kernal: unknown property (did you mean "kernel"?)"#
+    );
     assert_eq!(
         alpha_err("foo { };"),
         "/partitions/alpha/foo: unknown node (expected memory@<address>)"
@@ -198,7 +208,10 @@ fn rejects_unknown_properties_and_nodes() {
     assert_eq!(err("partitions { x = <1>; };"), "/partitions: x: unknown property");
     let source =
         config("partitions {};").replace(r#"console = "/pl011@9000000";"#, "consol = <1>;");
-    assert_eq!(parse_src(&source).unwrap_err(), "/hypervisor: consol: unknown property");
+    assert_eq!(
+        parse_src(&source).unwrap_err(),
+        r#"/hypervisor: consol: unknown property (did you mean "console"?)"#
+    );
     let region = "memory@60000000 { reg = <0x0 0x60000000 0x0 0x1000>; size = <1>; };";
     assert_eq!(alpha_err(region), "/partitions/alpha/memory@60000000: size: unknown property");
     let channel = r#"channels { link { partitions = "a", "b"; reg = <0 0 0 1>; guest-addresses = <0 0 0 0>;
@@ -214,6 +227,10 @@ fn rejects_bad_enumerations() {
     assert_eq!(
         alpha_err(r#"restart = "reboot";"#),
         r#"/partitions/alpha: restart: expected "halt" or "restart", got "reboot""#
+    );
+    assert_eq!(
+        alpha_err(r#"bad-access = "inject";"#),
+        r#"/partitions/alpha: bad-access: expected "stop" or "abort", got "inject""#
     );
     assert_eq!(
         alpha_err(r#"console = "serial";"#),

@@ -91,7 +91,7 @@ fn no_partition_at_all() {
 fn cpu_not_in_platform() {
     assert_eq!(
         check_err(&config(&partitions(&[part("alpha", "0 7", A, "")]))),
-        "/partitions/alpha: cpus: cpu 7 is not in the platform"
+        "/partitions/alpha: cpus: cpu 7 is not in the platform (its CPUs: 0, 1, 2, 3)"
     );
 }
 
@@ -338,7 +338,7 @@ fn hypervisor_console_not_in_platform() {
         .replace("/pl011@9000000", "/pl011@9040000");
     assert_eq!(
         check_err(&source),
-        r#"/hypervisor: console: "/pl011@9040000" is not a platform device"#
+        r#"/hypervisor: console: "/pl011@9040000" is not a platform device (did you mean "/pl011@9000000"?)"#
     );
 }
 
@@ -356,7 +356,7 @@ fn channel_names_an_unknown_partition() {
     let link = GOOD_LINK.replace(r#""beta""#, r#""zeta""#);
     assert_eq!(
         check_err(&two("", "", &channel(&link))),
-        r#"/channels/link: partitions: no partition is named "zeta""#
+        r#"/channels/link: partitions: no partition is named "zeta" (did you mean "beta"?)"#
     );
 }
 

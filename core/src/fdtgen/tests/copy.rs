@@ -243,6 +243,7 @@ fn partition_config_becomes_spec() {
         console: ConsoleKind::Virtual,
         console_given: false,
         restart: RestartPolicy::Halt,
+        bad_access: Default::default(),
     };
     let board = GuestBoard { gic: spec().gic, psci: PsciConduit::Smc, console: super::CONSOLE };
     let s = GuestDtSpec::from_partition(&partition, 1, &platform, &board);

@@ -512,6 +512,7 @@ impl Layout<'_> {
             console,
             console_given,
             restart: RestartPolicy::Halt,
+            bad_access: Default::default(),
         };
         let view = (self.target.guest)(self.platform, &p).ok()?;
         let mut taken: Vec<Span> = view.windows.iter().map(|w| bounds(&w.range)).collect();

@@ -19,26 +19,11 @@ use std::time::{Duration, Instant};
 
 use report::{Cell, Row};
 
-use super::{image, progress, Command};
-use crate::args::{Args, Spec};
+use super::{image, progress};
+use crate::cli::BenchArgs;
 use crate::board::Board;
 use crate::error::{self, Error, Result};
 use crate::{guests, repo};
-
-/// The `bench` command.
-pub const COMMAND: Command = Command {
-    spec: Spec {
-        command: "bench",
-        positionals: &[],
-        required: 0,
-        flags: &["--no-linux"],
-        options: &[],
-        rest: false,
-    },
-    usage: "[--no-linux]",
-    summary: "count path lengths on bare QEMU and under Bulkhead; table + target/bench/results.{json,svg}",
-    run,
-};
 
 /// The board the benchmark runs on (the guest and the config are made for it).
 const BOARD: &str = "qemu-virt-arm64";
@@ -51,12 +36,13 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Ends the bench guest's output.
 const DONE: &str = "BENCH done";
 
-fn run(args: &Args) -> Result<ExitCode> {
+/// `cargo bh bench`.
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let board = Board::load(BOARD)?;
     let out = repo::target_dir().join("bench");
     let config = repo::root().join(CONFIG);
-    let made = image::image(&board, config.to_str(), Some(out.join("bulkhead-bench.img")))?;
+    let made = image::image(&board, Some(&config), Some(out.join("bulkhead-bench.img")))?;
 
     progress("bench", "bench guest on bare QEMU");
     let guest = guests::guest_image(&board.arch, "bench", board.guest_elf);
@@ -70,7 +56,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let bulkhead = guest_run(&["-kernel", &made.image.to_string_lossy()])?;
 
     let mut rows = guest_rows(&bare, &bulkhead)?;
-    rows.push(linux_row(&board, args.flag("--no-linux"), &out));
+    rows.push(linux_row(&board, args.no_linux, &out));
     let sections = sizes::elf_sections(&made.elf)?;
     rows.extend(image_rows(&sections));
     let ram = footprint(&board, &out)?;
@@ -84,7 +70,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         bulkhead: Cell::int(sloc.total()),
     });
 
-    print!("{}", report::table(&rows));
+    crate::out::print(&report::table(&rows))?;
     let extra = [
         ("machine", report::json_str(&machine_line())),
         ("image_bytes", image_json(&sections)),

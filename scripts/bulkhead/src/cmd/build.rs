@@ -3,26 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{progress, Command};
-use crate::args::{Args, Spec};
+use super::progress;
 use crate::board::Board;
+use crate::cli::BoardArg;
 use crate::error::{Context, Error, Result};
 use crate::{guests, process, repo};
-
-/// The `build` command.
-pub const COMMAND: Command = Command {
-    spec: Spec {
-        command: "build",
-        positionals: &["board"],
-        required: 1,
-        flags: &[],
-        options: &[],
-        rest: false,
-    },
-    usage: "<board>",
-    summary: "build the in-tree test guests and the board's hypervisor",
-    run,
-};
 
 /// The hypervisor as built for a board.
 pub struct Built {
@@ -32,10 +17,11 @@ pub struct Built {
     pub bin: PathBuf,
 }
 
-fn run(args: &Args) -> Result<ExitCode> {
-    let board = super::board(args)?;
+/// `cargo bh build <board>`: prints the ELF's and the raw binary's paths.
+pub fn run(args: &BoardArg) -> Result<ExitCode> {
+    let board = super::board(&args.board)?;
     let built = build(&board)?;
-    println!("{}\n{}", repo::show(&built.elf), repo::show(&built.bin));
+    crate::out::print(&format!("{}\n{}\n", repo::show(&built.elf), repo::show(&built.bin)))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -63,10 +49,8 @@ fn build_guests_with(board: &Board, objcopy: &Path) -> Result<()> {
         return Ok(());
     }
     let guest_crate = guests::crate_bins(&dir)?;
-    progress(
-        "build",
-        format!("test guests: {}", guest_crate.bins.join(", ")),
-    );
+    let first = first_build(&board.guest_target, guest_crate.bins.first().map_or("", String::as_str));
+    progress("build", format!("test guests: {}{first}", guest_crate.bins.join(", ")));
     cargo_build(&guest_crate.package, &board.guest_target)?;
     for bin in &guest_crate.bins {
         let elf = release_dir(&board.guest_target).join(bin);
@@ -98,7 +82,8 @@ fn build_hypervisor(board: &Board, objcopy: &Path) -> Result<Built> {
             hv_crate.bins
         )));
     };
-    progress("build", format!("hypervisor: {}", board.package));
+    let first = first_build(&board.target, bin);
+    progress("build", format!("hypervisor: {}{first}", board.package));
     cargo_build(&board.package, &board.target)?;
     let out = repo::board_out(&board.name);
     let built = Built {
@@ -123,6 +108,15 @@ fn cargo_build(package: &str, target: &str) -> Result<()> {
     let mut cmd = process::cargo();
     cmd.args(["build", "--release", "-p", package, "--target", target]);
     process::run(&mut cmd, &format!("cargo build -p {package}"))
+}
+
+/// ` (first build: …)` when `bin` was never built for `target`, so that a minute of
+/// compiling is announced; empty otherwise.
+fn first_build(target: &str, bin: &str) -> &'static str {
+    match release_dir(target).join(bin).is_file() {
+        true => "",
+        false => " (first build: its dependencies too, a minute or two)",
+    }
 }
 
 /// Where cargo puts release binaries for `target`.

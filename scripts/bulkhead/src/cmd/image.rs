@@ -1,31 +1,16 @@
 //! `cargo bh image`: check, build, then pack hypervisor + bundle into one bootable image.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bulkhead_core::bundle::{BundleWriter, CONFIG_ENTRY};
 
-use super::{build, check, progress, Command};
-use crate::args::{Args, Spec};
+use super::{build, check, progress};
 use crate::board::Board;
+use crate::cli::ImageArgs;
 use crate::error::{self, Context, Error, Result};
 use crate::board::ImageFormat;
 use crate::{iso, map, pack, repo};
-
-/// The `image` command.
-pub const COMMAND: Command = Command {
-    spec: Spec {
-        command: "image",
-        positionals: &["board"],
-        required: 1,
-        flags: &[],
-        options: &["--config", "-o|--out"],
-        rest: false,
-    },
-    usage: "<board> [--config FILE] [-o OUT]",
-    summary: "check + build, then pack target/bulkhead/<board>/bulkhead.img (or OUT)",
-    run,
-};
 
 /// A packed image and the ELF to decode its logs with.
 pub struct Made {
@@ -35,20 +20,17 @@ pub struct Made {
     pub elf: PathBuf,
 }
 
-fn run(args: &Args) -> Result<ExitCode> {
-    let board = super::board(args)?;
-    let made = image(
-        &board,
-        args.option("--config"),
-        args.option("--out").map(PathBuf::from),
-    )?;
-    println!("{}", repo::show(&made.image));
+/// `cargo bh image`: prints the image's path.
+pub fn run(args: &ImageArgs) -> Result<ExitCode> {
+    let board = super::board(&args.board.board)?;
+    let made = image(&board, args.config.as_deref(), args.out.clone())?;
+    crate::out::line(repo::show(&made.image))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Checks the config, builds everything and writes the image to `out` (default
 /// `target/bulkhead/<board>/bulkhead.img`), with the hypervisor ELF beside it.
-pub fn image(board: &Board, config: Option<&str>, out: Option<PathBuf>) -> Result<Made> {
+pub fn image(board: &Board, config: Option<&Path>, out: Option<PathBuf>) -> Result<Made> {
     let checked = check::check(board, config)?;
     progress(
         "check",
@@ -77,6 +59,11 @@ pub fn image(board: &Board, config: Option<&str>, out: Option<PathBuf>) -> Resul
     }
     let bundle = writer.finish();
     let default_out = out.is_none();
+    let what = match board.image_format {
+        ImageFormat::Arm64Image => "arm64 Image",
+        ImageFormat::GrubIso => "GRUB ISO (grub-mkrescue)",
+    };
+    progress("pack", format!("{what}: hypervisor + bundle of {}", map::approx_size(bundle.len() as u64)));
     let (image, hypervisor_size) = match board.image_format {
         ImageFormat::Arm64Image => {
             let hypervisor = error::read(&built.bin)?;

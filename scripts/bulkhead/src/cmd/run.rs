@@ -8,25 +8,10 @@ use std::time::Duration;
 use bulkhead_harness::emulator;
 use bulkhead_harness::log::Decoder;
 
-use super::{image, progress, Command};
-use crate::args::{Args, Spec};
+use super::{image, progress};
+use crate::cli::RunArgs;
 use crate::error::{self, Context, Error, Result};
 use crate::repo;
-
-/// The `run` command.
-pub const COMMAND: Command = Command {
-    spec: Spec {
-        command: "run",
-        positionals: &["board"],
-        required: 1,
-        flags: &[],
-        options: &["--config"],
-        rest: true,
-    },
-    usage: "<board> [--config FILE] [-- QEMU ARGS]",
-    summary: "image, then boot it under the board's emulator (Ctrl-C ends it)",
-    run,
-};
 
 /// Boots the image with the serial console on stdout, defmt frames decoded to text.
 ///
@@ -35,15 +20,15 @@ pub const COMMAND: Command = Command {
 /// emulator's, except that a hypervisor that refused to boot (it prints one
 /// `bulkhead: boot failed` / `bulkhead: cannot start` line and powers the machine off,
 /// which the emulator reports as success) makes it 1.
-fn run(args: &Args) -> Result<ExitCode> {
-    let board = super::board(args)?;
-    let made = image::image(&board, args.option("--config"), None)?;
+pub fn run(args: &RunArgs) -> Result<ExitCode> {
+    let board = super::board(&args.board.board)?;
+    let made = image::image(&board, args.config.as_deref(), None)?;
     let elf = error::read(&made.elf)?;
     let mut decoder =
         Decoder::new(&elf).map_err(|e| Error::new(format!("{}: {e}", repo::show(&made.elf))))?;
     let root = repo::root();
     let scratch = repo::board_out(&board.name).join("run");
-    let launch = emulator::launch(&root, &board.name, &made.image, &args.rest, false, &scratch).map_err(Error::new)?;
+    let launch = emulator::launch(&root, &board.name, &made.image, &args.extra, false, &scratch).map_err(Error::new)?;
     progress("run", format!("{} … {}", launch.argv[0], repo::show(&made.image)));
     let mut emu = emulator::spawn(&root, &launch).map_err(Error::new)?;
     let serial = emu.take_serial();

@@ -6,25 +6,10 @@ use std::process::{ExitCode, Stdio};
 
 use bulkhead_harness::ScenarioResult;
 
-use super::{progress, Command};
-use crate::args::{Args, Spec};
+use super::progress;
+use crate::cli::TestArgs;
 use crate::error::{Context, Error, Result};
-use crate::process;
-
-/// The `test` command.
-pub const COMMAND: Command = Command {
-    spec: Spec {
-        command: "test",
-        positionals: &["filter"],
-        required: 0,
-        flags: &["--host-only", "--scenarios-only"],
-        options: &[],
-        rest: false,
-    },
-    usage: "[--host-only|--scenarios-only] [FILTER]",
-    summary: "host tests, bare-metal target builds, benchmarks (printed), emulator scenarios; ends with `N passed, M failed`",
-    run,
-};
+use crate::{out, process};
 
 /// Test counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -56,26 +41,23 @@ impl Totals {
     }
 }
 
-fn run(args: &Args) -> Result<ExitCode> {
-    let (host_only, scenarios_only) = (args.flag("--host-only"), args.flag("--scenarios-only"));
-    if host_only && scenarios_only {
-        return Err(Error::new(
-            "cargo bh test: --host-only and --scenarios-only exclude each other",
-        ));
-    }
-    let filter = args.positional(0);
+/// `cargo bh test`: ends with the `N passed, M failed` line.
+pub fn run(args: &TestArgs) -> Result<ExitCode> {
+    // clap refuses both flags together.
+    let (host_only, scenarios_only) = (args.host_only, args.scenarios_only);
+    let filter = args.filter.as_deref();
     let mut totals = Totals::default();
     if !scenarios_only {
         totals += host_tests(filter)?;
-        totals += target_builds();
+        totals += target_builds()?;
     }
     if !host_only && !scenarios_only {
-        totals += benchmarks();
+        totals += benchmarks()?;
     }
     if !host_only {
-        totals += scenarios(filter);
+        totals += scenarios(filter)?;
     }
-    println!("{}", totals.summary());
+    out::line(totals.summary())?;
     Ok(if totals.failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -101,7 +83,7 @@ fn host_tests(filter: Option<&str>) -> Result<Totals> {
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let line = line.context(|| "reading cargo test's output".to_string())?;
-            println!("{line}");
+            out::line(&line)?;
             totals += parse_result_line(&line).unwrap_or_default();
         }
     }
@@ -140,7 +122,7 @@ const TARGET_BUILDS: &[(&str, &str)] = &[
 ];
 
 /// Builds each of [`TARGET_BUILDS`]; each build is one test case.
-fn target_builds() -> Totals {
+fn target_builds() -> Result<Totals> {
     let mut totals = Totals::default();
     for (package, target) in TARGET_BUILDS {
         progress("test", format!("build {package} for {target}"));
@@ -151,24 +133,24 @@ fn target_builds() -> Totals {
         if ok {
             totals.passed += 1;
         } else {
-            println!("FAIL build {package} for {target}");
+            out::line(format!("FAIL build {package} for {target}"))?;
             totals.failed += 1;
         }
     }
-    totals
+    Ok(totals)
 }
 
 /// Runs `cargo bh bench` (numbers printed, never judged): one test case that passes
 /// when every benchmark run completed, so CI shows the table and a broken bench fails.
-fn benchmarks() -> Totals {
+fn benchmarks() -> Result<Totals> {
     progress("test", "benchmarks (cargo bh bench)");
     let ran = std::env::current_exe()
         .and_then(|exe| std::process::Command::new(exe).arg("bench").status())
         .is_ok_and(|s| s.success());
     if !ran {
-        println!("FAIL bench: a benchmark run broke (its output is above)");
+        out::line("FAIL bench: a benchmark run broke (its output is above)")?;
     }
-    Totals { passed: u64::from(ran), failed: u64::from(!ran), skipped: 0 }
+    Ok(Totals { passed: u64::from(ran), failed: u64::from(!ran), skipped: 0 })
 }
 
 /// The counts in a libtest summary line:
@@ -193,10 +175,25 @@ pub fn parse_result_line(line: &str) -> Option<Totals> {
     Some(totals)
 }
 
-/// Runs the emulator scenarios, printing a line as each finishes.
-fn scenarios(filter: Option<&str>) -> Totals {
-    progress("test", "scenarios");
-    let results = bulkhead_harness::run_all_with(filter, |r| println!("{}", scenario_line(r)));
+/// Runs the emulator scenarios, printing a line as each finishes (`3/40 PASS name (1.2 s)`).
+fn scenarios(filter: Option<&str>) -> Result<Totals> {
+    let count = scenario_count(filter);
+    progress(
+        "test",
+        format!("scenarios: {count} to run, one line each as it ends (the first one of a board builds its image)"),
+    );
+    let mut done = 0;
+    let results = bulkhead_harness::run_all_with(filter, |r| {
+        done += 1;
+        let line = format!("{done:>width$}/{count} {}", scenario_line(r), width = count.to_string().len());
+        if let Err(err) = out::line(line) {
+            // The harness would go on to the next scenario: nobody reads the results
+            // any more, and between two scenarios no emulator is left to stop.
+            if err == Error::BrokenPipe {
+                std::process::exit(i32::from(out::BROKEN_PIPE_STATUS));
+            }
+        }
+    });
     let mut totals = Totals::default();
     for result in &results {
         if result.passed {
@@ -205,7 +202,15 @@ fn scenarios(filter: Option<&str>) -> Totals {
             totals.failed += 1;
         }
     }
-    totals
+    Ok(totals)
+}
+
+/// How many scenarios `filter` selects (what the harness will run; 1 when none or the
+/// files cannot be read, as the harness then reports one failure).
+fn scenario_count(filter: Option<&str>) -> usize {
+    let all = bulkhead_harness::load_scenarios(&bulkhead_harness::scenario_dir()).unwrap_or_default();
+    let selected = all.iter().filter(|s| filter.is_none_or(|f| s.name.contains(f))).count();
+    selected.max(1)
 }
 
 /// `PASS name  (1.2 s)`, plus the indented detail of a failure.

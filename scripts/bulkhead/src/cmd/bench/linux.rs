@@ -69,7 +69,7 @@ pub fn measure(board: &Board, kernel: &Path, init_elf: &Path, out: &Path) -> Res
     error::write(&config, config_source().as_bytes())?;
 
     super::super::progress("bench", "Linux in a partition");
-    let made = image::image(board, config.to_str(), Some(out.join("bulkhead-linux.img")))?;
+    let made = image::image(board, Some(&config), Some(out.join("bulkhead-linux.img")))?;
     let image = made.image.to_string_lossy().into_owned();
     let run = qemu::run(&qemu::machine(&["-kernel", &image]), None, MARKER, TIMEOUT)?;
     let partition = marker(&run)?;
@@ -148,7 +148,7 @@ fn marker(run: &qemu::Output) -> Result<u64> {
 /// (as the hypervisor gets it at boot), the board's GIC, PSCI and console layout as
 /// arch/aarch64/src/rt/boot.rs sets it.
 fn guest_dtb(board: &Board, config: &Path, out: &Path, initrd_at: u64, initrd_len: u64) -> Result<Vec<u8>> {
-    let checked = check::check(board, config.to_str())?;
+    let checked = check::check(board, Some(config))?;
     let platform = platform_dtb(out)?;
     let gic = GicV3Layout {
         gicd: Range::new(GuestPhysAddr::new(0x0800_0000), 0x1_0000).ok_or_else(|| Error::new("GICD"))?,
