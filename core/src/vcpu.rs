@@ -105,4 +105,12 @@ pub trait ArchVcpu {
     fn pc(&self) -> u64;
     /// The raw exit syndrome (ESR_EL2 / exit reason), for reports.
     fn syndrome(&self) -> u64;
+    /// Makes the guest take, for the access that caused the last exit (a stage-2 fault or
+    /// an access no device answered), what the hardware gives an access nothing answers
+    /// (on ARM a synchronous external abort), so that its own handler runs next. Returns
+    /// `false` where the architecture cannot (or the guest could not handle it); the
+    /// partition is then stopped as if its policy were `stop`. The default cannot.
+    fn inject_abort(&mut self) -> bool {
+        false
+    }
 }

@@ -57,6 +57,20 @@ pub enum Trap {
     Other(u8),
 }
 
+/// Exception class of an instruction abort from a lower EL.
+pub const EC_IABT_LOWER: u8 = 0x20;
+/// Exception class of an instruction abort taken without a change in EL.
+pub const EC_IABT_CURRENT: u8 = 0x21;
+/// Exception class of a data abort from a lower EL.
+pub const EC_DABT_LOWER: u8 = 0x24;
+/// Exception class of a data abort taken without a change in EL.
+pub const EC_DABT_CURRENT: u8 = 0x25;
+/// Fault status code (IFSC/DFSC) of a synchronous external abort, not on a translation
+/// table walk.
+pub const FSC_SYNC_EXTERNAL: u64 = 0b01_0000;
+/// Bytes of an exception vector table (`VBAR_ELx`: 16 entries of 128 bytes).
+pub const VECTORS_SIZE: u64 = 0x800;
+
 /// The exception class field.
 pub const fn class(esr: u64) -> u8 {
     ((esr >> 26) & 0x3f) as u8
@@ -92,6 +106,42 @@ pub const fn decode(esr: u64) -> Trap {
 /// offset from FAR_EL2.
 pub const fn fault_ipa(hpfar: u64, far: u64) -> GuestPhysAddr {
     GuestPhysAddr::new(((hpfar >> 4) & 0xff_ffff_ffff) << 12 | (far & 0xfff))
+}
+
+/// The offset from `VBAR_EL1` of the synchronous-exception vector for an exception taken
+/// to EL1 from the state saved in `spsr` (Arm ARM D1.10.2): current EL with SP_EL0
+/// (0x000) or SP_EL1 (0x200), lower EL in AArch64 (0x400) or AArch32 (0x600).
+pub const fn sync_vector_offset(spsr: u64) -> u64 {
+    if spsr & 0x10 != 0 {
+        return 0x600; // M[4]: AArch32, necessarily EL0 (EL1 is AArch64: HCR_EL2.RW)
+    }
+    match spsr & 0xf {
+        0b0101 => 0x200, // EL1h
+        0b0100 => 0x000, // EL1t
+        _ => 0x400,      // EL0t
+    }
+}
+
+/// The ESR_EL1 of the synchronous external abort the guest takes for the stage-2 abort
+/// `esr_el2` (an instruction or data abort from EL1 or EL0, whose PSTATE is `spsr`), or
+/// `None` for any other exception class. As on hardware for an access nothing answers:
+/// EC = instruction or data abort at the current EL (from EL1) or a lower EL (from EL0),
+/// IL as trapped, fault status "synchronous external abort, not on a translation table
+/// walk"; a data abort keeps WnR and CM (Arm ARM D17.2.40, ISS encodings for aborts).
+/// Like KVM, a walk of the guest's own tables through memory it does not own reports the
+/// same status, not the walk-level one.
+pub const fn external_abort(esr_el2: u64, spsr: u64) -> Option<u64> {
+    let from_el1 = spsr & 0x10 == 0 && spsr & 0xf != 0;
+    let ec = match (class(esr_el2), from_el1) {
+        (EC_IABT_LOWER, true) => EC_IABT_CURRENT,
+        (EC_IABT_LOWER, false) => EC_IABT_LOWER,
+        (EC_DABT_LOWER, true) => EC_DABT_CURRENT,
+        (EC_DABT_LOWER, false) => EC_DABT_LOWER,
+        _ => return None,
+    };
+    let il = esr_el2 & (1 << 25);
+    let keep = if class(esr_el2) == EC_DABT_LOWER { esr_el2 & (1 << 8 | 1 << 6) } else { 0 }; // CM, WnR
+    Some((ec as u64) << 26 | il | keep | FSC_SYNC_EXTERNAL)
 }
 
 /// The value an emulated load leaves in its register: sign- or zero-extended from
@@ -141,6 +191,31 @@ mod tests {
         let iss = (3 << 20) | (5 << 17) | (12 << 10) | (5 << 5) | (11 << 1);
         let Trap::SysReg(r) = decode((0x18 << 26) | (1 << 25) | iss) else { panic!() };
         assert_eq!(r, SysReg { id: ICC_SGI1R_EL1, rt: 5, read: false });
+    }
+
+    #[test]
+    fn external_aborts_look_like_hardware_ones() {
+        const EL1H: u64 = 0x3c5;
+        const EL0T: u64 = 0x0;
+        // str w1, [x0] to an unmapped IPA (stage-2 translation fault, level 1).
+        let store = 0x9381_0045;
+        assert_eq!(external_abort(store, EL1H), Some(0x9600_0050), "EC 0x25, IL, WnR, DFSC 0x10");
+        assert_eq!(external_abort(store, EL0T), Some(0x9200_0050), "from EL0: EC 0x24");
+        // An instruction fetch from an unmapped IPA (IFSC: translation fault, level 2).
+        let fetch = 0x8200_0006;
+        assert_eq!(external_abort(fetch, EL1H), Some(0x8600_0010), "EC 0x21, IL, IFSC 0x10");
+        assert_eq!(external_abort(fetch, 0x10), Some(0x8200_0010), "from AArch32 EL0: EC 0x20");
+        // DC CIVAC to an unmapped IPA: CM and WnR stay; syndrome bits (ISV, SRT) do not.
+        assert_eq!(external_abort(0x9381_0146, EL1H), Some(0x9600_0150));
+        assert_eq!(external_abort(0x5A00_0000, EL1H), None, "an HVC is no abort");
+    }
+
+    #[test]
+    fn vector_offsets_follow_the_saved_state() {
+        assert_eq!(sync_vector_offset(0x3c5), 0x200);
+        assert_eq!(sync_vector_offset(0x3c4), 0x000);
+        assert_eq!(sync_vector_offset(0x0), 0x400);
+        assert_eq!(sync_vector_offset(0x10), 0x600);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! trace (`CPTR_EL2.TTA`), `ACTLR_EL1` (`HCR_EL2.TACR`), the implementation-defined
 //! space (`HCR_EL2.TIDCP`), set/way cache maintenance (`HCR_EL2.TSW`) and, while it
 //! tracks a guest's caches after set/way maintenance, writes to the virtual-memory
-//! controls (`HCR_EL2.TVM`). This module only classifies (host-tested); `rt` acts.
+//! controls (`HCR_EL2.TVM`), and, while level-sensitive interrupts wait to be re-sampled
+//! (`vgic::resample`), the Group 1 GIC CPU-interface registers (`ICH_HCR_EL2.TALL1`).
+//! This module only classifies (host-tested); `rt` acts.
 //!
 //! Encodings are Arm ARM D19/D23 ("op0, op1, CRn, CRm, op2"), packed by [`sysreg`].
 
@@ -64,6 +66,14 @@ const OS_LOCK: [u32; 4] = [
     sysreg(2, 0, 1, 4, 4),
 ];
 
+/// The Group 1 CPU-interface registers `ICH_HCR_EL2.TALL1` traps (IHI 0069 12.2):
+/// `ICC_IAR1_EL1`, `ICC_EOIR1_EL1`, `ICC_HPPIR1_EL1`, `ICC_BPR1_EL1`, `ICC_IGRPEN1_EL1`
+/// and `ICC_AP1R<n>_EL1`.
+fn is_gic_group1(id: u32) -> bool {
+    let (icc, op2) = (op0(id) == 3 && op1(id) == 0 && crn(id) == 12, (id >> 17) & 0x7);
+    icc && ((crm(id) == 12 && matches!(op2, 0..=3 | 7)) || crm(id) == 9)
+}
+
 /// The CRn field of a packed encoding.
 const fn crn(id: u32) -> u32 {
     (id >> 10) & 0xf
@@ -93,6 +103,9 @@ pub enum Access {
     SetWay,
     /// A write to a VM control register while `HCR_EL2.TVM` tracks the caches.
     VmWrite(VmReg),
+    /// A Group 1 GIC CPU-interface register (`ICC_IAR1_EL1`, …): trapped only while
+    /// interrupts wait to be re-sampled; re-sample, then run the access again natively.
+    GicGroup1,
     /// PMU (`PMCR_EL0`, counters, `PMUSERENR_EL0`, …), `ACTLR_EL1`, the OS lock and
     /// power-down registers, `MDRAR_EL1`: the partition sees them as RAZ/WI. Its PMU
     /// never counts, so it cannot count the hypervisor's instructions; the others are
@@ -108,6 +121,9 @@ pub fn classify(r: SysReg) -> Access {
     let id = r.id;
     if id == ICC_SGI1R_EL1 {
         return if r.read { Access::Undefined } else { Access::Sgi };
+    }
+    if is_gic_group1(id) {
+        return Access::GicGroup1;
     }
     if op0(id) == 1 {
         // SYS space: with HCR_EL2.TSW only DC ISW / CSW / CISW trap here.
@@ -178,5 +194,25 @@ mod tests {
         assert_eq!(classify(write(ACTLR_EL1)), Access::RazWi);
         assert_eq!(classify(write(OS_LOCK[0])), Access::RazWi);
         assert_eq!(classify(write(ICC_SGI1R_EL1)), Access::Sgi);
+    }
+
+    #[test]
+    fn group1_cpu_interface_registers_are_recognised() {
+        let iar1 = sysreg(3, 0, 12, 12, 0);
+        let eoir1 = sysreg(3, 0, 12, 12, 1);
+        let hppir1 = sysreg(3, 0, 12, 12, 2);
+        let bpr1 = sysreg(3, 0, 12, 12, 3);
+        let igrpen1 = sysreg(3, 0, 12, 12, 7);
+        let ap1r3 = sysreg(3, 0, 12, 9, 3);
+        for id in [iar1, hppir1, bpr1, igrpen1, ap1r3] {
+            assert_eq!(classify(read(id)), Access::GicGroup1, "{id:#x}");
+        }
+        assert_eq!(classify(write(eoir1)), Access::GicGroup1);
+        // Common and Group 0 registers are not: ICC_CTLR_EL1, ICC_SRE_EL1, ICC_IAR0_EL1,
+        // ICC_AP0R0_EL1, ICC_PMR_EL1.
+        let others = [sysreg(3, 0, 12, 12, 4), sysreg(3, 0, 12, 12, 5), sysreg(3, 0, 12, 8, 0), sysreg(3, 0, 12, 8, 4)];
+        for id in others.into_iter().chain([sysreg(3, 0, 4, 6, 0)]) {
+            assert_ne!(classify(read(id)), Access::GicGroup1, "{id:#x}");
+        }
     }
 }

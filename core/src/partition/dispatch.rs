@@ -1,6 +1,7 @@
 //! Exit dispatch: one small handler per kind of exit, each answering with an [`Action`].
 
 use crate::addr::GuestPhysAddr;
+use crate::config::BadAccessPolicy;
 use crate::hypercall as hc;
 use crate::vcpu::{MmioAccess, PioAccess, PowerRequest, VmExit};
 
@@ -13,7 +14,6 @@ mod code {
     pub const NOT_SUPPORTED: i64 = -1;
     pub const INVALID_PARAMETERS: i64 = -2;
     pub const ALREADY_ON: i64 = -4;
-    pub const ON_PENDING: i64 = -5;
     pub const AFFINITY_ON: i64 = 0;
     pub const AFFINITY_OFF: i64 = 1;
     pub const AFFINITY_ON_PENDING: i64 = 2;
@@ -47,6 +47,9 @@ pub enum Action {
     Park,
     /// Stop the whole partition.
     Stop(Stop),
+    /// An access outside everything the partition owns, under the `abort` policy: the
+    /// guest takes the architecture's abort for it and goes on; reported like a fault.
+    Abort(FaultKind),
 }
 
 fn reply(value: i64) -> Action {
@@ -60,9 +63,19 @@ pub fn dispatch(part: &PartitionCtl, vcpu: usize, exit: &VmExit) -> Action {
         VmExit::Power(req) => power(part, req),
         VmExit::Mmio(access) => mmio(part, vcpu, access),
         VmExit::Pio(access) => pio(part, vcpu, access),
-        VmExit::Stage2Fault { gpa, write } => Action::Stop(Stop::Fault(stage2_fault(part, gpa, write))),
+        VmExit::Stage2Fault { gpa, write } => fault(part, stage2_fault(part, gpa, write)),
         VmExit::Idle | VmExit::Handled => Action::Resume,
         VmExit::Refused(what) => Action::Stop(Stop::Fault(FaultKind::Refused(what))),
+    }
+}
+
+/// What `kind` leads to: an access to nothing the partition owns follows its bad-access
+/// policy; everything else (a refused instruction, an access an emulated device cannot
+/// take) stops it.
+fn fault(part: &PartitionCtl, kind: FaultKind) -> Action {
+    match (kind, part.bad_access) {
+        (FaultKind::Stage2 { .. }, BadAccessPolicy::Abort) => Action::Abort(kind),
+        _ => Action::Stop(Stop::Fault(kind)),
     }
 }
 
@@ -116,8 +129,9 @@ fn power(part: &PartitionCtl, req: PowerRequest) -> Action {
                 return reply(code::INVALID_PARAMETERS);
             };
             match *slot {
-                VcpuPower::On => reply(code::ALREADY_ON),
-                VcpuPower::Pending { .. } => reply(code::ON_PENDING),
+                // Committed to start counts as on, as under KVM: a racing CPU_ON of the
+                // same target gets ALREADY_ON, never ON_PENDING (DEN0022 allows either).
+                VcpuPower::On | VcpuPower::Pending { .. } => reply(code::ALREADY_ON),
                 VcpuPower::Off => {
                     *slot = VcpuPower::Pending { entry, context };
                     Action::Started(target as usize, [code::SUCCESS as u64, 0, 0])
@@ -142,7 +156,7 @@ fn power(part: &PartitionCtl, req: PowerRequest) -> Action {
 fn mmio(part: &PartitionCtl, vcpu: usize, access: MmioAccess) -> Action {
     let Some((device, offset)) = part.devices.find(access.gpa) else {
         let write = access.write.is_some();
-        return Action::Stop(Stop::Fault(FaultKind::Stage2 { gpa: access.gpa, write }));
+        return fault(part, FaultKind::Stage2 { gpa: access.gpa, write });
     };
     let result = match access.write {
         Some(value) => device.write(vcpu, offset, access.size, value).map(|()| Action::Stored),

@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use crate::addr::{GuestPhysAddr, IoPort};
-use crate::config::RestartPolicy;
+use crate::config::{BadAccessPolicy, RestartPolicy};
 use crate::vdev::{DeviceMap, VirtConsole};
 
 /// Power state of one vCPU.
@@ -55,6 +55,8 @@ pub struct PartitionCtl {
     pub name: String,
     /// What a fault leads to.
     pub restart: RestartPolicy,
+    /// What an access outside everything the partition owns leads to (default: stop).
+    pub bad_access: BadAccessPolicy,
     /// Emulated MMIO regions.
     pub devices: DeviceMap,
     /// Emulated I/O ports (x86).
@@ -79,6 +81,7 @@ impl PartitionCtl {
             id,
             name: String::from(name),
             restart,
+            bad_access: BadAccessPolicy::Stop,
             devices: DeviceMap::new(),
             ports: DeviceMap::new(),
             console: None,

@@ -127,8 +127,21 @@ pub fn step(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &
         Action::Stored => vcpu.skip_instruction(),
         Action::Park => park(part, index),
         Action::Stop(why) => stop(part, index, vcpu, host, why),
+        Action::Abort(kind) => abort(part, index, vcpu, host, kind),
     }
     true
+}
+
+/// A bad access under the `abort` policy: the guest takes the architecture's abort and
+/// goes on, and the event is reported with the same line a stop would print; if the
+/// architecture cannot inject it, the partition stops.
+fn abort(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &impl Host, kind: FaultKind) {
+    let (pc, syndrome) = (vcpu.pc(), vcpu.syndrome());
+    if vcpu.inject_abort() {
+        host.report(part, Event::Faulted(Fault { kind, vcpu: index, pc, syndrome }));
+    } else {
+        stop(part, index, vcpu, host, Stop::Fault(kind));
+    }
 }
 
 /// Decides under the lock whether vCPU `index` may enter the guest now.

@@ -7,6 +7,7 @@ use std::vec::Vec;
 
 use super::*;
 use crate::addr::{GuestPhysAddr, Range};
+use crate::config::BadAccessPolicy;
 use crate::hypercall as hc;
 use crate::vcpu::{ArchVcpu, MmioAccess, PowerRequest, VmExit};
 use crate::vdev::{ConsoleSink, VirtPl011};
@@ -19,6 +20,9 @@ struct MockVcpu {
     results: Vec<[u64; 3]>,
     loads: Vec<u64>,
     skips: usize,
+    /// Whether `inject_abort` succeeds, and how often it was called.
+    can_abort: bool,
+    aborts: usize,
 }
 
 impl ArchVcpu for MockVcpu {
@@ -42,6 +46,10 @@ impl ArchVcpu for MockVcpu {
     }
     fn syndrome(&self) -> u64 {
         0x9200_0046
+    }
+    fn inject_abort(&mut self) -> bool {
+        self.aborts += 1;
+        self.can_abort
     }
 }
 
@@ -143,8 +151,9 @@ fn cpu_on_starts_only_own_vcpus() {
     v.exits.push_back(VmExit::Power(PowerRequest::AffinityInfo { target: 5 }));
     run_script(&p, &mut v, &host);
     let codes: Vec<i64> = v.results.iter().map(|r| r[0] as i64).collect();
-    // own vCPU 1 starts; again → ON_PENDING; 2 and 0x100 are not ours; 0 is running
-    assert_eq!(codes, [0, -5, -2, -2, -4, 2, -2]);
+    // own vCPU 1 starts; again → ALREADY_ON (committed to start); 2 and 0x100 are not
+    // ours; 0 is running
+    assert_eq!(codes, [0, -4, -2, -2, -4, 2, -2]);
     // vCPU 1's CPU picks the request up
     let mut v1 = MockVcpu::default();
     step(&p, 1, &mut v1, &host);
@@ -286,4 +295,71 @@ fn port_accesses_reach_their_device_or_stop_the_partition() {
     assert_eq!(dispatch(&p, 0, &lsr), Action::Load(0x60));
     let port = IoPort::new(0x80);
     assert_eq!(dispatch(&p, 0, &out(0x80, 1)), Action::Stop(Stop::Fault(FaultKind::Port { port, write: true })));
+}
+
+#[test]
+fn racing_cpu_ons_start_the_target_once_and_the_losers_see_already_on() {
+    let p = booted(3, RestartPolicy::Halt);
+    p.shared.lock().vcpus[1] = VcpuPower::On; // a second racer
+    let on = VmExit::Power(PowerRequest::CpuOn { target: 2, entry: GuestPhysAddr::new(0x5000_2000), context: 2 });
+    let first = dispatch(&p, 0, &on);
+    assert_eq!(first, Action::Started(2, [0, 0, 0]));
+    for racer in [1, 0, 1] {
+        assert_eq!(dispatch(&p, racer, &on), Action::Reply([-4i64 as u64, 0, 0]), "racer {racer}");
+    }
+    let info = |p: &PartitionCtl| dispatch(p, 0, &VmExit::Power(PowerRequest::AffinityInfo { target: 2 }));
+    assert_eq!(info(&p), Action::Reply([2, 0, 0]), "ON_PENDING until it runs");
+    let (mut v2, host) = (MockVcpu::default(), MockHost::default());
+    step(&p, 2, &mut v2, &host);
+    assert_eq!(v2.resets, [(0x5000_2000, 2)], "started exactly once, with the winner's entry");
+    assert_eq!(info(&p), Action::Reply([0, 0, 0]));
+    assert_eq!(dispatch(&p, 1, &on), Action::Reply([-4i64 as u64, 0, 0]));
+}
+
+fn aborting(policy: BadAccessPolicy) -> PartitionCtl {
+    let mut p = PartitionCtl::new(1, "alpha", 1, RestartPolicy::Restart);
+    p.bad_access = policy;
+    p.boot(GuestPhysAddr::new(0x5000_0000), 0x5100_0000).unwrap();
+    p
+}
+
+#[test]
+fn under_the_abort_policy_a_bad_access_is_injected_and_reported_once_each() {
+    let p = aborting(BadAccessPolicy::Abort);
+    let (mut v, host) = (MockVcpu { can_abort: true, ..MockVcpu::default() }, MockHost::default());
+    let (fetch, read) = (GuestPhysAddr::new(0x5100_0000), GuestPhysAddr::new(0x0901_0000));
+    v.exits.push_back(VmExit::Stage2Fault { gpa: fetch, write: false });
+    v.exits.push_back(VmExit::Mmio(MmioAccess { gpa: read, size: 4, write: None }));
+    v.exits.push_back(hvc(hc::YIELD, [0; 6])); // and it goes on
+    run_script(&p, &mut v, &host);
+    assert_eq!(v.aborts, 2);
+    assert_eq!((v.loads.len(), v.skips), (0, 0), "nothing emulated, nothing skipped");
+    assert_eq!(v.results, [[0, 0, 0]], "the hypercall after them ran");
+    let fault = |kind| Event::Faulted(Fault { kind, vcpu: 0, pc: 0x5000_0040, syndrome: 0x9200_0046 });
+    let want = [
+        Event::VcpuStarted(0),
+        fault(FaultKind::Stage2 { gpa: fetch, write: false }),
+        fault(FaultKind::Stage2 { gpa: read, write: false }),
+    ];
+    assert_eq!(*host.events.borrow(), want, "one report per bad access, the line a stop prints");
+    assert_eq!((p.state(), p.power(0), *host.reloads.borrow()), (State::Running, Some(VcpuPower::On), 0));
+}
+
+#[test]
+fn the_abort_policy_stops_when_the_architecture_cannot_inject_and_spares_other_faults() {
+    let p = aborting(BadAccessPolicy::Abort);
+    let gpa = GuestPhysAddr::new(0x5100_0000);
+    let write = FaultKind::Stage2 { gpa, write: true };
+    assert_eq!(dispatch(&p, 0, &VmExit::Stage2Fault { gpa, write: true }), Action::Abort(write));
+    assert_eq!(dispatch(&p, 0, &VmExit::Refused("x")), Action::Stop(Stop::Fault(FaultKind::Refused("x"))));
+    let (mut v, host) = (MockVcpu::default(), MockHost::default());
+    v.exits.push_back(VmExit::Stage2Fault { gpa, write: true });
+    run_script(&p, &mut v, &host);
+    assert_eq!(v.aborts, 1);
+    let events = host.events.borrow();
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::Faulted(_))).count(), 1);
+    assert_eq!(events.last(), Some(&Event::Restarted(1)), "stopped, then its restart policy");
+    // The default policy never asks the architecture.
+    let stop = aborting(BadAccessPolicy::Stop);
+    assert_eq!(dispatch(&stop, 0, &VmExit::Stage2Fault { gpa, write: true }), Action::Stop(Stop::Fault(write)));
 }

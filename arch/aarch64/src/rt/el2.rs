@@ -1,6 +1,8 @@
 //! EL2 control registers that decide isolation, behind `unsafe fn`s (STYLE 7).
 
-use aarch64_cpu::registers::{Writeable, CNTHCTL_EL2, CNTVOFF_EL2, HCR_EL2, MDCR_EL2, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2};
+use aarch64_cpu::registers::{
+    Readable, Writeable, CNTHCTL_EL2, CNTVOFF_EL2, HCR_EL2, MDCR_EL2, MIDR_EL1, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
+};
 
 /// HCR_EL2 while a partition runs (Arm ARM D17.2.48): stage 2 on (VM), set/way
 /// invalidation upgraded to clean+invalidate (SWIO), physical IRQ/FIQ/SError taken to
@@ -45,9 +47,15 @@ fn mdcr_guest() -> u64 {
     mdcr.value
 }
 
-/// CNTHCTL_EL2: EL1 may read the physical counter (EL1PCTEN) but not use the physical
-/// timer (EL1PCEN clear): guests get the virtual timer, the physical one stays here.
-const CNTHCTL_GUEST: u64 = 1 << 0;
+/// CNTHCTL_EL2 while a partition runs (Arm ARM D17.2.21, `HCR_EL2.E2H` = 0): EL1 reads
+/// the physical counter (EL1PCTEN) and owns the EL1 physical timer (EL1PCEN), as it owns
+/// the virtual one. The hypervisor uses no EL1 timer (it has no tick; its own timers
+/// would be the EL2 ones), and one vCPU owns its CPU, so both timers pass through
+/// untouched; a vCPU reset clears them (vcpu.rs). Once CPUs are time-shared, the
+/// scheduler must switch `CNTP_*` with the rest of the EL1 state.
+fn cnthctl_guest() -> u64 {
+    (CNTHCTL_EL2::EL1PCTEN::SET + CNTHCTL_EL2::EL1PCEN::SET).value
+}
 
 /// Makes this CPU run guests under `HCR_EL2 = HCR_GUEST` with the given stage-2 tables.
 ///
@@ -60,13 +68,18 @@ pub unsafe fn enter_partition(vttbr: u64, vtcr: u64) {
     VTTBR_EL2.set(vttbr);
     HCR_EL2.set(HCR_GUEST);
     MDCR_EL2.set(mdcr_guest());
-    CNTHCTL_EL2.set(CNTHCTL_GUEST);
+    CNTHCTL_EL2.set(cnthctl_guest());
     CNTVOFF_EL2.set(0);
     // SAFETY: an ISB only orders the writes above before any later guest entry.
     unsafe { core::arch::asm!("isb") };
 }
 
-/// Sets the MPIDR_EL1 value the guest reads on this CPU.
+/// Sets the MPIDR_EL1 value the guest reads on this CPU, and makes its MIDR_EL1 the
+/// physical CPU's (`VPIDR_EL2` resets to an UNKNOWN value; QEMU happens to copy MIDR).
 pub fn set_virtual_mpidr(value: u64) {
     VMPIDR_EL2.set(value);
+    let midr = MIDR_EL1.get();
+    // SAFETY: VPIDR_EL2 only decides what EL1 reads as MIDR_EL1; the real value hides
+    // nothing the partition's CPU does not already show in its other ID registers.
+    unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) midr) };
 }

@@ -1,16 +1,18 @@
 //! GICv3 at run time: the physical GIC the hypervisor keeps, and per partition the
 //! emulated distributor and redistributors plus interrupt injection.
 //!
-//! Physical interrupts of a partition (its SPIs, the virtual timer PPI) reach EL2
+//! Physical interrupts of a partition (its SPIs, the two EL1 timer PPIs) reach EL2
 //! (HCR_EL2.IMO), are priority-dropped here and handed to the guest through a list
 //! register with the HW bit, so the guest's own deactivation deactivates the physical
-//! interrupt (EOImode = 1). One SGI is the hypervisor's: it kicks a CPU out of guest
-//! mode to stop a partition or to deliver queued virtual interrupts.
+//! interrupt (EOImode = 1). A level-sensitive one that arrives while the guest masks
+//! IRQs is re-sampled before the guest acknowledges it (`vgic::resample`). One SGI is the
+//! hypervisor's: it kicks a CPU out of guest mode to stop a partition or to deliver
+//! queued virtual interrupts.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU8, Ordering};
 
 use bulkhead_core::addr::{GuestPhysAddr, Range};
 use bulkhead_core::config::Partition;
@@ -18,7 +20,7 @@ use bulkhead_core::fdtgen::GicV3Layout;
 use bulkhead_core::vdev::{BadAccess, MmioDevice};
 use bulkhead_drivers::gicv3::{GicDistributor, GICR_STRIDE};
 use spin::{Mutex, Once};
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use super::setup::Part;
 use crate::regs::{
@@ -26,7 +28,9 @@ use crate::regs::{
     ICH_VTR_EL2,
 };
 use crate::vgic::hw::{init_cpu_interface, CpuListRegs, HwGic};
-use crate::vgic::{self, IntIdSet, PendingIrqs, VGicDistributor, VGicRedistributor, GICR_FRAME_SIZE, VTIMER_PPI};
+use crate::vgic::{
+    self, IntIdSet, PendingIrqs, PhysGic, VGicDistributor, VGicRedistributor, GICR_FRAME_SIZE, PTIMER_PPI, VTIMER_PPI,
+};
 
 /// The SGI the hypervisor keeps for itself (guests' SGIs are all virtual).
 const KICK_SGI: u32 = 8;
@@ -64,13 +68,14 @@ pub fn enable_guest_interrupts(_part: &Part, _index: usize) {
     ICH_HCR_EL2.write(ICH_HCR_EL2::En::SET);
 }
 
-/// Clears the virtual CPU interface (list registers, VMCR) for a vCPU reset.
+/// Clears the virtual CPU interface (list registers, VMCR, the re-sample trap) for a reset
+/// of vCPU `index` of `part`.
 ///
 /// A hardware-linked interrupt still pending or active in a list register (the guest
 /// stopped before its EOI) is active at the physical GIC and would stay so for good,
 /// never firing again for the next run: it is deactivated here (IHI 0069, ICH_LR<n>_EL2:
 /// the hypervisor owns that deactivation once it discards the list register).
-pub fn reset_virtual_interface() {
+pub fn reset_virtual_interface(part: &Part, index: usize) {
     let lrs = CpuListRegs::new();
     use crate::vgic::ListRegs;
     for n in 0..lrs.count() {
@@ -82,6 +87,10 @@ pub fn reset_virtual_interface() {
         unsafe { crate::regs::ich_lr::write(n, 0) };
     }
     ICH_VMCR_EL2.set(0);
+    ICH_HCR_EL2.modify(ICH_HCR_EL2::TALL1::CLEAR);
+    if let Some(marked) = part.gic.resample.get(index) {
+        marked.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Sends the kick SGI to the CPU with affinity `mpidr`.
@@ -93,10 +102,10 @@ pub fn kick(mpidr: u64) {
 /// no running vCPU, so a kick only means "look again". WFI, not WFE: under QEMU a WFE
 /// loop spins, and with icount it would measure the spinning.
 pub fn idle() {
-    // The stopped guest's timer must not keep waking this CPU.
-    // SAFETY: CNTV_CTL_EL0 belongs to the guest of this CPU, which is not running; WFI
-    // only waits.
-    unsafe { core::arch::asm!("msr cntv_ctl_el0, xzr", "isb", "wfi") };
+    // The stopped guest's timers must not keep waking this CPU.
+    // SAFETY: CNTV_CTL_EL0 and CNTP_CTL_EL0 belong to the guest of this CPU, which is not
+    // running; WFI only waits.
+    unsafe { core::arch::asm!("msr cntv_ctl_el0, xzr", "msr cntp_ctl_el0, xzr", "isb", "wfi") };
     loop {
         let intid = ICC_IAR1_EL1.read(ICC_IAR1_EL1::INTID) as u32;
         if intid >= 1020 {
@@ -107,50 +116,92 @@ pub fn idle() {
     }
 }
 
-/// Handles the physical interrupt that made this CPU leave the guest. Returns whether
-/// it was a kick, after which core must look at the partition's state; the guest's own
-/// interrupts are injected and the vCPU re-enters at once.
-pub fn physical_irq(part: &Part, index: usize) -> bool {
+/// PSCI CPU_SUSPEND of vCPU `index` of `part`: waits as the guest's own WFI would, until
+/// it has an interrupt to take. Every interrupt that can become one is a physical
+/// interrupt on this CPU (its own, or the kick that comes with a queued virtual one),
+/// which ends a WFI at EL2 although EL2 masks it; one already in a list register or
+/// queued returns at once. The interrupt is then taken as soon as the guest resumes.
+pub fn standby(part: &Part, index: usize) {
+    let lrs = CpuListRegs::new();
+    use crate::vgic::ListRegs;
+    let pending = |n| matches!(lrs.read(n).state(), vgic::LrState::Pending | vgic::LrState::PendingActive);
+    let waiting = (0..lrs.count()).any(pending);
+    if waiting || part.gic.pending.get(index).is_some_and(|q| !q.is_empty()) {
+        return;
+    }
+    // SAFETY: DSB completes the guest's memory accesses first, as before its own WFI; WFI
+    // only waits, and a pending physical interrupt ends it whatever EL2's mask.
+    unsafe { core::arch::asm!("dsb sy", "wfi") };
+}
+
+/// Handles the physical interrupt that made this CPU leave the guest, which had IRQs
+/// masked (`PSTATE.I`) if `guest_masked`. Returns whether it was a kick, after which core
+/// must look at the partition's state; the guest's own interrupts are injected and the
+/// vCPU re-enters at once.
+pub fn physical_irq(part: &Part, index: usize, guest_masked: bool) -> bool {
     let intid = ICC_IAR1_EL1.read(ICC_IAR1_EL1::INTID) as u32;
     if intid >= 1020 {
         return false; // spurious
     }
     ICC_EOIR1_EL1.write(ICC_EOIR1_EL1::INTID.val(intid.into()));
     let g = &part.gic;
-    let guest_owned = intid == VTIMER_PPI || g.owned.contains(intid);
-    if intid == KICK_SGI || !guest_owned {
-        ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
-        return intid == KICK_SGI;
-    }
-    let priority = g.priority(index, intid);
+    let priority = match vgic::timer_index(intid) {
+        Some(t) => g.timer_priority.get(index).map_or(vgic::RESET_PRIORITY, |p| p[t].load(Ordering::Relaxed)),
+        None if g.owned.contains(intid) => g.priority(index, intid),
+        None => {
+            ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
+            return intid == KICK_SGI;
+        }
+    };
     // SAFETY: `intid` is this partition's (its SPI or the vCPU's own timer PPI), was
     // acknowledged on this CPU and is still active: exactly `inject`'s contract.
-    if unsafe { inject_hw(intid, priority) }.is_err() {
-        // No free list register: give up the hardware link and queue it virtually.
-        ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
-        g.pending[index].post(intid);
+    match unsafe { inject_hw(intid, priority) } {
+        Ok(lr) if guest_masked && g.is_level(intid) => g.mark_for_resample(index, lr),
+        Ok(_) => {}
+        Err(vgic::Full) => {
+            // No free list register: give up the hardware link and queue it virtually.
+            ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(intid.into()));
+            g.pending[index].post(intid);
+        }
     }
     false
 }
 
-/// Puts hardware interrupt `intid` in the lowest free list register. A hardware-mapped
-/// interrupt cannot already be in one: it stays active at the physical GIC until the
-/// guest deactivates it, so it cannot fire again before; the duplicate search of
-/// [`vgic::inject`] is skipped on this, the most frequent, path.
+/// A Group 1 CPU-interface access of vCPU `index` of `part` trapped (`ICH_HCR_EL2.TALL1`)
+/// because interrupts it could not take when they came wait in list registers: each one
+/// whose physical line is no longer asserted is withdrawn and deactivated, the trap is
+/// cleared, and the guest runs its access again (`vgic::resample`).
+pub fn resample(part: &Part, index: usize) {
+    ICH_HCR_EL2.modify(ICH_HCR_EL2::TALL1::CLEAR);
+    let marked = part.gic.resample.get(index).map_or(0, |m| m.swap(0, Ordering::Relaxed));
+    let Some(&mpidr) = part.pcpus.get(index) else { return };
+    let asserted = |pintid: u32| {
+        let word = if pintid < 32 { hw().ppi_pending_word(mpidr) } else { hw().spi_pending_word(pintid as usize / 32) };
+        word & (1 << (pintid % 32)) != 0
+    };
+    let deactivate = |pintid: u32| ICC_DIR_EL1.write(ICC_DIR_EL1::INTID.val(pintid.into()));
+    vgic::resample(&mut CpuListRegs::new(), marked, asserted, deactivate);
+}
+
+/// Puts hardware interrupt `intid` in the lowest free list register and returns its
+/// index. A hardware-mapped interrupt cannot already be in one: it stays active at the
+/// physical GIC until the guest deactivates it, so it cannot fire again before; the
+/// duplicate search of [`vgic::inject`] is skipped on this, the most frequent, path.
 ///
 /// # Safety
 /// As [`vgic::inject`] with `hw = Some(intid)`.
 #[inline]
-unsafe fn inject_hw(intid: u32, priority: u8) -> Result<(), vgic::Full> {
+unsafe fn inject_hw(intid: u32, priority: u8) -> Result<usize, vgic::Full> {
     let count = ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs) + 1;
     let free = ICH_ELRSR_EL2.get() & ((1 << count) - 1);
     if free == 0 {
         return Err(vgic::Full);
     }
     let lr = vgic::ListReg::pending(intid, priority).with_hw(intid);
+    let n = free.trailing_zeros() as usize;
     // SAFETY: forwarded from the caller; the list register was free (ICH_ELRSR_EL2).
-    unsafe { crate::regs::ich_lr::write(free.trailing_zeros() as usize, lr.raw()) };
-    Ok(())
+    unsafe { crate::regs::ich_lr::write(n, lr.raw()) };
+    Ok(n)
 }
 
 /// Moves queued virtual interrupts of vCPU `index` into the list registers.
@@ -188,8 +239,12 @@ pub struct PartGic {
     owned: IntIdSet,
     layout: GicV3Layout,
     name: alloc::string::String,
-    /// Each vCPU's virtual-timer priority, copied out of its redistributor on writes.
-    timer_priority: Vec<AtomicU8>,
+    /// Each vCPU's virtual- and physical-timer priorities (`vgic::timer_index` order),
+    /// copied out of its redistributor on writes so the timer path takes no lock.
+    timer_priority: Vec<[AtomicU8; 2]>,
+    /// Per vCPU, the list registers (bit n = `ICH_LR<n>_EL2`) holding level-sensitive
+    /// interrupts to re-sample at its next Group 1 access; only its own CPU touches it.
+    resample: Vec<AtomicU16>,
 }
 
 impl PartGic {
@@ -206,12 +261,14 @@ impl PartGic {
         let n = p.cpus.len();
         let mut redists = Vec::with_capacity(n);
         for (i, &mpidr) in p.cpus.iter().enumerate() {
-            let rd = VGicRedistributor::new(i, n, mpidr, 1 << VTIMER_PPI).map_err(|_| "too many vCPUs for the vGIC")?;
+            let rd = VGicRedistributor::new(i, n, mpidr, 0).map_err(|_| "too many vCPUs for the vGIC")?;
             redists.push(Mutex::new(rd));
         }
         let pending = (0..n).map(|_| PendingIrqs::new()).collect();
-        let timer_priority = (0..n).map(|_| AtomicU8::new(vgic::RESET_PRIORITY)).collect();
-        Ok(Self { dist: Mutex::new(dist), redists, pending, owned, layout, name: p.name.clone(), timer_priority })
+        let timer_priority = (0..n).map(|_| [const { AtomicU8::new(vgic::RESET_PRIORITY) }; 2]).collect();
+        let resample = (0..n).map(|_| AtomicU16::new(0)).collect();
+        let dist = Mutex::new(dist);
+        Ok(Self { dist, redists, pending, owned, layout, name: p.name.clone(), timer_priority, resample })
     }
 
     /// Puts distributor and redistributors in their reset state (boot and restart).
@@ -220,7 +277,7 @@ impl PartGic {
         for (rd, p) in self.redists.iter().zip(&self.timer_priority) {
             let mut rd = rd.lock();
             rd.reset(hw());
-            p.store(rd.priority(VTIMER_PPI), Ordering::Relaxed);
+            cache_timer_priorities(&rd, p);
         }
         self.pending.iter().for_each(PendingIrqs::clear);
     }
@@ -233,6 +290,21 @@ impl PartGic {
             self.redists.get(vcpu).is_some_and(|rd| rd.lock().is_enabled(intid))
         } else {
             self.dist.lock().is_forwarding(intid)
+        }
+    }
+
+    /// Whether physical interrupt `intid` of the partition is level-sensitive: the timers'
+    /// always are (their output is a level), an SPI unless the guest made it edge.
+    fn is_level(&self, intid: u32) -> bool {
+        intid == VTIMER_PPI || intid == PTIMER_PPI || !self.dist.lock().is_edge(intid)
+    }
+
+    /// Remembers list register `lr` of vCPU `vcpu` for re-sampling and traps the vCPU's
+    /// next Group 1 CPU-interface access (see [`resample`]); called on its own CPU.
+    fn mark_for_resample(&self, vcpu: usize, lr: usize) {
+        if let Some(marked) = self.resample.get(vcpu) {
+            marked.fetch_or(1 << lr, Ordering::Relaxed);
+            ICH_HCR_EL2.modify(ICH_HCR_EL2::TALL1::SET);
         }
     }
 
@@ -301,8 +373,15 @@ impl MmioDevice for Gicr {
         let mut rd = rd.lock();
         rd.write(off, size, value, hw()).map_err(bad)?;
         if let Some(p) = self.0.timer_priority.get(rd.index()) {
-            p.store(rd.priority(VTIMER_PPI), Ordering::Relaxed);
+            cache_timer_priorities(&rd, p);
         }
         Ok(())
+    }
+}
+
+/// Copies the guest's priorities of the two timer PPIs out of its redistributor.
+fn cache_timer_priorities(rd: &VGicRedistributor, cache: &[AtomicU8; 2]) {
+    for (intid, slot) in [VTIMER_PPI, PTIMER_PPI].into_iter().zip(cache) {
+        slot.store(rd.priority(intid), Ordering::Relaxed);
     }
 }

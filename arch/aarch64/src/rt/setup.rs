@@ -65,7 +65,8 @@ pub struct Machine<'a> {
 pub fn build(id: usize, config: &Config, m: &Machine<'_>, place: Placement) -> Result<Part, String> {
     let p = &config.partitions[id];
     let images = load_images(id, p, m, place).map_err(|e| format!("{}: {e}", p.node))?;
-    let ctl = PartitionCtl::new(id, &p.name, p.cpus.len(), p.restart);
+    let mut ctl = PartitionCtl::new(id, &p.name, p.cpus.len(), p.restart);
+    ctl.bad_access = p.bad_access;
     let quiet = (p.console == ConsoleKind::Virtual).then_some(m.board.console.intid);
     // PartGic is several KiB: matched rather than `map_err(..)?`-ed, which costs a copy.
     let gic = match PartGic::new(p, m.board.gic, quiet) {

@@ -28,6 +28,8 @@ pub enum Outcome {
     Done(Option<u64>),
     /// The guest takes an Undefined Instruction exception at the instruction.
     Undefined,
+    /// The trap that made the access fault is gone: the guest runs the instruction again.
+    Retry,
 }
 
 /// Performs trapped access `r` of vCPU `index` of `part`, `value` being what a write
@@ -45,6 +47,10 @@ pub fn access(part: &Part, index: usize, r: SysReg, value: u64) -> Outcome {
         Access::VmWrite(reg) => {
             vm_write(part, reg, value);
             Outcome::Done(None)
+        }
+        Access::GicGroup1 => {
+            gic::resample(part, index);
+            Outcome::Retry
         }
         Access::RazWi => Outcome::Done(r.read.then_some(0)),
         Access::Undefined => Outcome::Undefined,

@@ -42,6 +42,8 @@ const EXIT_KICK: u64 = 2;
 const EXIT_OTHER: u64 = 3;
 /// SPSR for entry at EL1h with D, A, I, F masked.
 const SPSR_EL1H: u64 = 0x3c5;
+/// PSTATE.I in an SPSR: IRQs masked.
+const SPSR_I: u64 = 1 << 7;
 /// SCTLR_EL1 reset value: MMU and caches off, RES1 bits set.
 const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
 
@@ -59,13 +61,15 @@ pub struct Vcpu {
     part: &'static Part,
     index: usize,
     esr: u64,
+    /// FAR_EL2 of the last abort exit: the faulting virtual address.
+    far: u64,
     abort: Option<DataAbort>,
 }
 
 impl Vcpu {
     /// vCPU `index` of `part`.
     pub fn new(part: &'static Part, index: usize) -> Self {
-        Self { regs: GuestRegs::default(), part, index, esr: 0, abort: None }
+        Self { regs: GuestRegs::default(), part, index, esr: 0, far: 0, abort: None }
     }
 
     fn reg(&self, n: u8) -> u64 {
@@ -92,7 +96,11 @@ impl Vcpu {
                 None
             }
             Trap::DataAbort(a) => Some(self.data_abort(a)),
-            Trap::InstructionAbort => Some(VmExit::Stage2Fault { gpa: fault_ipa(), write: false }),
+            Trap::InstructionAbort => {
+                let (gpa, far) = fault_address();
+                self.far = far;
+                Some(VmExit::Stage2Fault { gpa, write: false })
+            }
             Trap::Wfx => {
                 self.regs.elr += 4;
                 Some(VmExit::Idle)
@@ -128,7 +136,7 @@ impl Vcpu {
                 }
                 true
             }
-            Call::Power(_) => false,
+            Call::Power(_) | Call::Standby => false,
         }
     }
 
@@ -144,6 +152,13 @@ impl Vcpu {
                 None
             }
             Call::Power(req) => Some(VmExit::Power(req)),
+            Call::Standby => {
+                // CPU_SUSPEND: every power state is a standby, a WFI the hypervisor does
+                // for the guest (as KVM does); returning early is allowed (DEN0022 5.4).
+                gic::standby(self.part, self.index);
+                self.regs.x[0] = 0;
+                None
+            }
         }
     }
 
@@ -157,11 +172,13 @@ impl Vcpu {
                 self.regs.elr += 4;
             }
             super::sysreg::Outcome::Undefined => self.inject_undef(),
+            super::sysreg::Outcome::Retry => {}
         }
     }
 
     fn data_abort(&mut self, a: DataAbort) -> VmExit {
-        let gpa = fault_ipa();
+        let (gpa, far) = fault_address();
+        self.far = far;
         if !a.valid {
             return VmExit::Stage2Fault { gpa, write: a.write };
         }
@@ -172,15 +189,15 @@ impl Vcpu {
 
     /// Makes the guest take an Undefined Instruction exception at EL1 (Arm ARM D1.10).
     fn inject_undef(&mut self) {
-        let vbar: u64;
-        // SAFETY: reading VBAR_EL1 has no side effects.
-        unsafe { asm!("mrs {}, vbar_el1", out(reg) vbar) };
-        let offset = match self.regs.spsr & 0xf {
-            0b0101 => 0x200, // from EL1h
-            0b0100 => 0x000, // from EL1t
-            _ => 0x400,      // from EL0
-        };
-        let esr_el1 = 1u64 << 25; // EC 0 (unknown reason), IL
+        self.take_sync_exception(1 << 25, None); // EC 0 (unknown reason), IL
+    }
+
+    /// The guest takes a synchronous exception to EL1 at its current PC with syndrome
+    /// `esr_el1` (and `far` in FAR_EL1), as the hardware would (Arm ARM D1.10.2): the
+    /// return state goes to ELR_EL1/SPSR_EL1, PSTATE becomes EL1h with D, A, I, F masked,
+    /// and execution continues at the vector for the level it came from.
+    fn take_sync_exception(&mut self, esr_el1: u64, far: Option<u64>) {
+        let vbar = read_vbar();
         // SAFETY: these EL1 registers belong to the guest running on this CPU; this is
         // exactly what the hardware does when it takes an exception to EL1.
         unsafe {
@@ -192,9 +209,12 @@ impl Vcpu {
                 elr = in(reg) self.regs.elr,
                 spsr = in(reg) self.regs.spsr,
             );
+            if let Some(far) = far {
+                asm!("msr far_el1, {}", in(reg) far);
+            }
         }
+        self.regs.elr = vbar + esr::sync_vector_offset(self.regs.spsr);
         self.regs.spsr = SPSR_EL1H;
-        self.regs.elr = vbar + offset;
     }
 }
 
@@ -223,14 +243,17 @@ impl ArchVcpu for Vcpu {
         self.regs.x[0] = arg;
         self.regs.elr = entry.as_u64();
         self.regs.spsr = SPSR_EL1H;
-        // SAFETY: resetting the EL1 state of the partition that owns this CPU; the TLB
-        // invalidation drops the old run's translations for this VMID.
+        // SAFETY: resetting the EL1 state of the partition that owns this CPU (both of its
+        // timers off, EL0 timer access off); the TLB invalidation drops the old run's
+        // translations for this VMID.
         unsafe {
             asm!(
                 "msr sctlr_el1, {sctlr}",
                 "msr vbar_el1, xzr",
                 "msr cpacr_el1, xzr",
                 "msr cntv_ctl_el0, xzr",
+                "msr cntp_ctl_el0, xzr",
+                "msr cntkctl_el1, xzr",
                 "msr tcr_el1, xzr",
                 "isb",
                 "tlbi vmalls12e1",
@@ -239,7 +262,7 @@ impl ArchVcpu for Vcpu {
                 sctlr = in(reg) SCTLR_EL1_RESET,
             );
         }
-        gic::reset_virtual_interface();
+        gic::reset_virtual_interface(self.part, self.index);
         super::debug::reset();
         super::sysreg::reset();
     }
@@ -269,6 +292,17 @@ impl ArchVcpu for Vcpu {
     fn syndrome(&self) -> u64 {
         self.esr
     }
+
+    fn inject_abort(&mut self) -> bool {
+        let vbar = read_vbar();
+        if esr::class(self.esr) == esr::EC_IABT_LOWER && (vbar..vbar + esr::VECTORS_SIZE).contains(&self.far) {
+            return false; // its vectors are what it cannot fetch: no handler would run
+        }
+        let Some(esr_el1) = esr::external_abort(self.esr, self.regs.spsr) else { return false };
+        self.abort = None;
+        self.take_sync_exception(esr_el1, Some(self.far));
+        true
+    }
 }
 
 /// Called by the vectors (boot.s) with the guest's caller-saved registers stored in
@@ -290,7 +324,7 @@ extern "C" fn fast_exit(vcpu: *mut Vcpu, kind: u64) -> u64 {
 /// only the registers it needs.
 #[inline(never)]
 fn fast_irq(vcpu: &mut Vcpu) -> u64 {
-    if gic::physical_irq(vcpu.part, vcpu.index) {
+    if gic::physical_irq(vcpu.part, vcpu.index, vcpu.regs.spsr & SPSR_I != 0) {
         return EXIT_KICK;
     }
     gic::flush_pending(vcpu.part, vcpu.index);
@@ -304,9 +338,17 @@ fn read_esr() -> u64 {
     v
 }
 
-fn fault_ipa() -> GuestPhysAddr {
+/// The faulting IPA and virtual address of the abort being handled.
+fn fault_address() -> (GuestPhysAddr, u64) {
     let (hpfar, far): (u64, u64);
     // SAFETY: reading HPFAR_EL2 and FAR_EL2 has no side effects.
     unsafe { asm!("mrs {}, hpfar_el2", "mrs {}, far_el2", out(reg) hpfar, out(reg) far) };
-    esr::fault_ipa(hpfar, far)
+    (esr::fault_ipa(hpfar, far), far)
+}
+
+fn read_vbar() -> u64 {
+    let vbar: u64;
+    // SAFETY: reading VBAR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, vbar_el1", out(reg) vbar) };
+    vbar
 }

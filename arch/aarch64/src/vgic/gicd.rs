@@ -250,6 +250,12 @@ impl VGicDistributor {
         self.group1.contains(intid)
     }
 
+    /// Whether the guest made SPI `intid` edge-triggered (`GICD_ICFGR`); SPIs are
+    /// level-sensitive until it does.
+    pub fn is_edge(&self, intid: u32) -> bool {
+        self.edge.contains(intid)
+    }
+
     /// Whether SPI `intid` is owned, enabled, and its group enabled in `GICD_CTLR`.
     pub fn is_forwarding(&self, intid: u32) -> bool {
         let group_bit = if self.group1.contains(intid) {

@@ -3,14 +3,14 @@
 //! Frame `i` of a partition's GICR range belongs to vCPU `i`. Its `GICR_TYPER` gives the
 //! virtual affinity `i` and sets `Last` on the final frame, so a guest that walks frames
 //! until `Last` (Linux does, whatever the DT region size says) stops inside the range.
-//! SGIs are purely virtual; PPIs the partition may use (the virtual timer and any given at
-//! construction) also reach the physical redistributor of the vCPU's physical CPU.
+//! SGIs are purely virtual; PPIs the partition may use (the two EL1 timers and any given
+//! at construction) also reach the physical redistributor of the vCPU's physical CPU.
 
 use bulkhead_drivers::gicv3::GICR_TYPER;
 
 use super::intid::bits;
 use super::mmio::{check, BadAccess, ConfigError, Width};
-use super::{PhysGic, IIDR, MAX_VCPUS, PIDR2, RESET_PRIORITY, VTIMER_PPI};
+use super::{PhysGic, IIDR, MAX_VCPUS, PIDR2, RESET_PRIORITY, TIMER_PPIS};
 
 /// Size of one vCPU's redistributor: RD_base and SGI_base 64 KiB frames.
 pub const GICR_FRAME_SIZE: u64 = 0x2_0000;
@@ -107,7 +107,7 @@ pub struct VGicRedistributor {
 impl VGicRedistributor {
     /// The redistributor of vCPU `index` of `vcpu_count`, running on the physical CPU with
     /// `MPIDR_EL1` value `pcpu_mpidr`; PPIs set in `ppi_mask` (bit n = INTID n, 16..31)
-    /// are passed through in addition to [`VTIMER_PPI`].
+    /// are passed through in addition to the timers' ([`TIMER_PPIS`]).
     pub fn new(
         index: usize,
         vcpu_count: usize,
@@ -130,7 +130,7 @@ impl VGicRedistributor {
             index,
             last: index + 1 == vcpu_count,
             pcpu: pcpu_mpidr,
-            passthrough: ppi_mask | 1 << VTIMER_PPI,
+            passthrough: ppi_mask | TIMER_PPIS,
             enabled: 0,
             group1: !0,
             priority: [RESET_PRIORITY; 32],

@@ -23,6 +23,7 @@ mod lr;
 mod mmio;
 mod pending;
 mod phys;
+mod resample;
 mod sgi;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use lr::{inject, inject_virtual, Full, ListReg, ListRegs, LrState};
 pub use mmio::{BadAccess, ConfigError};
 pub use pending::PendingIrqs;
 pub use phys::PhysGic;
+pub use resample::resample;
 pub use sgi::sgi_targets;
 
 /// Most vCPUs a partition can have: `ICC_SGI1R_EL1.TargetList` reaches Aff0 0..15
@@ -44,6 +46,25 @@ pub const MAX_VCPUS: usize = 16;
 /// The EL1 virtual timer's PPI (`CNTV_*`, DT `interrupts = <1 11 ...>`): always passed
 /// through to the guest.
 pub const VTIMER_PPI: u32 = 27;
+
+/// The EL1 physical timer's PPI (`CNTP_*`, DT `interrupts = <1 14 ...>`, Arm BSA): always
+/// passed through to the guest, like the virtual timer's.
+pub const PTIMER_PPI: u32 = 30;
+
+/// The PPIs every vCPU's redistributor passes through (bit n = INTID n): the two EL1
+/// timers a partition owns on its CPU.
+pub const TIMER_PPIS: u32 = 1 << VTIMER_PPI | 1 << PTIMER_PPI;
+
+/// Which of the two EL1 timers' PPIs `intid` is: 0 for the virtual timer, 1 for the
+/// physical one (an index into per-vCPU timer caches).
+#[inline]
+pub const fn timer_index(intid: u32) -> Option<usize> {
+    match intid {
+        VTIMER_PPI => Some(0),
+        PTIMER_PPI => Some(1),
+        _ => None,
+    }
+}
 
 /// The GIC maintenance interrupt PPI on QEMU `virt` and Arm reference platforms.
 pub const MAINTENANCE_PPI: u32 = 25;

@@ -11,6 +11,16 @@ pub struct Args {
     pub probe: Option<u64>,
     /// Probe with a store instead of a load (`op=write`).
     pub probe_write: bool,
+    /// Probe with an instruction fetch (`op=fetch`, `test=abort` only).
+    pub probe_fetch: bool,
+    /// Bad accesses `test=abort` makes (`count=`), 2 by default.
+    pub count: u64,
+    /// The heartbeat runs on the EL1 physical timer (`timer=phys`; `timer=virt` default).
+    pub timer_phys: bool,
+    /// Races of `test=psci-race` (`rounds=`), 5 by default.
+    pub rounds: u64,
+    /// Device events per EOI order of `test=level-irq` (`events=`), 4 by default.
+    pub events: u64,
     /// Heartbeats before probing (`after=`), 3 by default.
     pub after: u64,
     /// Heartbeats before SYSTEM_RESET (`reset_after=`), 3 by default.
@@ -32,6 +42,11 @@ impl Default for Args {
             period_ms: 10,
             probe: None,
             probe_write: false,
+            probe_fetch: false,
+            count: 2,
+            timer_phys: false,
+            rounds: 5,
+            events: 4,
             after: 3,
             reset_after: 3,
             off_after: 3,
@@ -65,12 +80,23 @@ fn apply(args: &mut Args, key: &str, value: &'static str) -> Option<()> {
         "period_ms" => args.period_ms = dec(value).filter(|&ms| ms > 0)?,
         "probe" => args.probe = Some(hex(value)?),
         "op" => {
-            args.probe_write = match value {
-                "read" => false,
-                "write" => true,
+            (args.probe_write, args.probe_fetch) = match value {
+                "read" => (false, false),
+                "write" => (true, false),
+                "fetch" => (false, true),
                 _ => return None,
             }
         }
+        "count" => args.count = dec(value).filter(|&n| n > 0)?,
+        "timer" => {
+            args.timer_phys = match value {
+                "virt" => false,
+                "phys" => true,
+                _ => return None,
+            }
+        }
+        "rounds" => args.rounds = dec(value).filter(|&n| n > 0)?,
+        "events" => args.events = dec(value).filter(|&n| n > 0)?,
         "after" => args.after = dec(value)?,
         "reset_after" => args.reset_after = dec(value)?,
         "off_after" => args.off_after = dec(value)?,

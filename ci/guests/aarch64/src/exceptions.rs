@@ -153,14 +153,26 @@ exception_common:
 static EXPECTING: AtomicUsize = AtomicUsize::new(0);
 /// ESR of the last expected fault with [`ESR_MARK`] set, 0 if none was taken.
 static CAUGHT_ESR: AtomicU64 = AtomicU64::new(0);
+/// FAR_EL1 of the last expected fault.
+static CAUGHT_FAR: AtomicU64 = AtomicU64::new(0);
 /// Set in `CAUGHT_ESR` so that a caught ESR of 0 still reads as "caught"; ESR bit 63 is RES0.
 const ESR_MARK: u64 = 1 << 63;
 
 /// Exception class `ESR_ELx.EC` for "unknown reason" (UNDEFINED instructions).
 pub const EC_UNKNOWN: u64 = 0;
+/// Exception class of an instruction abort taken at EL1 from EL1.
+pub const EC_IABT_CURRENT: u64 = 0x21;
+/// Exception class of a data abort taken at EL1 from EL1.
+pub const EC_DABT_CURRENT: u64 = 0x25;
+
+/// `FAR_EL1` of the last fault [`expect_fault`] caught.
+pub fn caught_far() -> u64 {
+    CAUGHT_FAR.load(SeqCst)
+}
 
 /// Runs `f` with the next synchronous exception expected: if one is taken, its
-/// instruction is skipped and `Err(esr)` returned; otherwise `Ok(f())`.
+/// instruction is skipped (an instruction abort returns to the link register instead:
+/// the fetch came from a `blr`) and `Err(esr)` returned; otherwise `Ok(f())`.
 pub fn expect_fault<R>(f: impl FnOnce() -> R) -> Result<R, u64> {
     CAUGHT_ESR.store(0, SeqCst);
     EXPECTING.store(cpu_index() + 1, SeqCst);
@@ -187,9 +199,13 @@ extern "C" fn handle_exception(kind: u64, frame: &mut Frame) {
                 frame.elr,
                 read_far()
             );
-            // Every deliberate attempt is one 4-byte A64 instruction.
+            CAUGHT_FAR.store(read_far(), SeqCst);
             CAUGHT_ESR.store(esr | ESR_MARK, SeqCst);
-            frame.elr += 4;
+            if esr_class(esr) == EC_IABT_CURRENT {
+                frame.elr = frame.x[30]; // a deliberate fetch is a `blr`: back to its caller
+            } else {
+                frame.elr += 4; // every other deliberate attempt is one 4-byte instruction
+            }
         }
         _ => fatal(kind, frame),
     }

@@ -4,7 +4,7 @@
 //! chapter 12.
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::{say, timer};
 
@@ -32,9 +32,14 @@ const SGI_FRAME: usize = 0x1_0000;
 const GICR_IGROUPR0: usize = 0x80;
 const GICR_ISENABLER0: usize = 0x100;
 const GICR_IPRIORITYR: usize = 0x400;
+/// Distributor registers for SPIs (IHI 0069 12.9).
+const GICD_IGROUPR: usize = 0x80;
+const GICD_ISENABLER: usize = 0x100;
+const GICD_IPRIORITYR: usize = 0x400;
+const GICD_ICFGR: usize = 0xc00;
+const GICD_IROUTER: usize = 0x6000;
 
-/// INTID of the EL1 virtual timer PPI.
-pub const VTIMER_INTID: u32 = 27;
+pub use crate::timer::VTIMER_INTID;
 /// Priority given to the timer PPI (any value below the 0xff mask).
 const PRIORITY: u32 = 0x80;
 /// First special INTID (1020–1023: spurious and friends).
@@ -45,8 +50,15 @@ const POLL_LIMIT: usize = 1_000_000;
 const PRIVATE_INTIDS: usize = 32;
 
 /// Handler of each SGI/PPI (a `fn(u32)` as usize; 0: none). The virtual timer's default
-/// handler is the heartbeat ([`timer::on_tick`]).
+/// handler is the heartbeat ([`timer::on_tick`]); the physical timer's too once the
+/// heartbeat runs on it.
 static HANDLERS: [AtomicUsize; PRIVATE_INTIDS] = [const { AtomicUsize::new(0) }; PRIVATE_INTIDS];
+/// Handler of every SPI (a `fn(u32, u64)` as usize; 0: none): it gets the INTID and the
+/// acknowledge value and ends the interrupt itself ([`end`]), in the order it chooses.
+static SPI_HANDLER: AtomicUsize = AtomicUsize::new(0);
+/// IRQ exceptions whose acknowledge returned a special INTID (1020–1023): nothing left
+/// to take by then.
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 
 /// Turns on affinity routing and Group 1 in the distributor (ARE first: IHI 0069 12.9.4).
 pub fn init_distributor(gicd: usize) {
@@ -59,7 +71,7 @@ pub fn init_distributor(gicd: usize) {
     }
 }
 
-/// Wakes this vCPU's redistributor, enables the virtual-timer PPI in Group 1 and the
+/// Wakes this vCPU's redistributor, enables the heartbeat timer's PPI in Group 1 and the
 /// system-register CPU interface.
 pub fn init_cpu(gicr_base: usize, gicr_size: usize) -> Result<(), &'static str> {
     let rd = find_redistributor(gicr_base, gicr_size).ok_or("no redistributor matches MPIDR")?;
@@ -68,7 +80,7 @@ pub fn init_cpu(gicr_base: usize, gicr_size: usize) -> Result<(), &'static str> 
     if !poll(|| read32(rd + GICR_WAKER) & WAKER_CHILDREN_ASLEEP == 0) {
         return Err("redistributor stays asleep");
     }
-    enable_in(rd, VTIMER_INTID);
+    enable_in(rd, timer::intid());
     init_cpu_interface();
     Ok(())
 }
@@ -109,6 +121,43 @@ fn handler(intid: u32) -> Option<fn(u32)> {
     let raw = HANDLERS.get(intid as usize)?.load(Ordering::SeqCst);
     // SAFETY: a non-zero slot only ever holds a `fn(u32)` stored by set_handler.
     (raw != 0).then(|| unsafe { core::mem::transmute::<usize, fn(u32)>(raw) })
+}
+
+/// Makes `handler(intid, iar)` handle every SPI; it must end each one with [`end`].
+pub fn set_spi_handler(handler: fn(u32, u64)) {
+    SPI_HANDLER.store(handler as usize, Ordering::SeqCst);
+}
+
+/// Ends (priority drop and deactivation, EOImode 0) the interrupt acknowledged as `iar`.
+pub fn end(iar: u64) {
+    // SAFETY: writes ICC_EOIR1_EL1 with a value ICC_IAR1_EL1 returned: ends that interrupt.
+    unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) iar, options(nomem, nostack)) };
+}
+
+/// IRQ exceptions so far that found only a special INTID to acknowledge.
+pub fn spurious() -> u64 {
+    SPURIOUS.load(Ordering::SeqCst)
+}
+
+/// Configures SPI `intid` in distributor `gicd`: Group 1, priority [`PRIORITY`],
+/// level-sensitive, routed to this vCPU, enabled. Give it a handler first
+/// ([`set_spi_handler`]).
+pub fn enable_spi(gicd: usize, intid: u32) {
+    let (word, bit) = (4 * (intid as usize / 32), 1u32 << (intid % 32));
+    write32(
+        gicd + GICD_IGROUPR + word,
+        read32(gicd + GICD_IGROUPR + word) | bit,
+    );
+    let prio = gicd + GICD_IPRIORITYR + (intid as usize & !3);
+    let shift = (intid % 4) * 8;
+    write32(prio, read32(prio) & !(0xff << shift) | PRIORITY << shift);
+    let cfg = gicd + GICD_ICFGR + 4 * (intid as usize / 16);
+    write32(cfg, read32(cfg) & !(2 << (2 * (intid % 16))));
+    let aff = mpidr_affinity();
+    let route = gicd + GICD_IROUTER + 8 * intid as usize;
+    write32(route, aff & 0x00ff_ffff);
+    write32(route + 4, aff >> 24);
+    write32(gicd + GICD_ISENABLER + word, bit);
 }
 
 /// Walks the redistributor frames until `GICR_TYPER.Affinity_Value` equals ours.
@@ -174,15 +223,21 @@ pub fn handle_irq() {
     unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) iar, options(nomem, nostack)) };
     let intid = (iar & 0xff_ffff) as u32;
     if intid >= SPECIAL_INTID {
+        SPURIOUS.fetch_add(1, Ordering::SeqCst);
         return;
+    }
+    let spi = SPI_HANDLER.load(Ordering::SeqCst);
+    if intid >= PRIVATE_INTIDS as u32 && spi != 0 {
+        // SAFETY: a non-zero SPI_HANDLER only ever holds a `fn(u32, u64)` (set_spi_handler).
+        let spi = unsafe { core::mem::transmute::<usize, fn(u32, u64)>(spi) };
+        return spi(intid, iar);
     }
     match (handler(intid), intid) {
         (Some(handler), _) => handler(intid),
-        (None, VTIMER_INTID) => timer::on_tick(),
+        (None, i) if i == timer::intid() => timer::on_tick(),
         (None, other) => say!("FAIL unexpected interrupt {}", other),
     }
-    // SAFETY: ends (priority drop + deactivate, EOImode 0) the interrupt acknowledged above.
-    unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) iar, options(nomem, nostack)) };
+    end(iar);
 }
 
 /// Unmasks IRQs on this vCPU.

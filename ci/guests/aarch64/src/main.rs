@@ -44,6 +44,9 @@ extern "C" fn kmain(dtb: usize) -> ! {
     if let Some(word) = bad {
         say!("FAIL bootargs {}", word);
     }
+    if args.timer_phys {
+        timer_phys_at_boot();
+    }
     say!("cpu 0 up");
     gic::init_distributor(plat.gicd);
     if let Err(why) = gic::init_cpu(plat.gicr.0, plat.gicr.1) {
@@ -53,6 +56,17 @@ extern "C" fn kmain(dtb: usize) -> ! {
     timer::start(args.period_ms);
     gic::enable_irqs();
     behaviours::run(&plat, &args)
+}
+
+/// `timer=phys`: the heartbeat moves to the EL1 physical timer, which must come out of
+/// reset disabled (a restarted partition must not inherit its last run's deadline).
+fn timer_phys_at_boot() {
+    timer::use_physical();
+    let ctl = timer::physical_ctl();
+    say!("timer phys ppi {} ctl={:#x}", timer::intid(), ctl);
+    if ctl & 1 != 0 {
+        say!("FAIL timer phys enabled at boot ctl={:#x}", ctl);
+    }
 }
 
 /// Rust entry of a secondary vCPU started by PSCI CPU_ON with context id = `cpu`.
@@ -67,6 +81,7 @@ extern "C" fn secondary_main(cpu: usize) -> ! {
     }
     behaviours::smp::secondary_up();
     gic::enable_irqs();
+    behaviours::secondary(&plat, cpu);
     behaviours::idle()
 }
 

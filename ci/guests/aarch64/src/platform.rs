@@ -35,6 +35,8 @@ pub struct Platform {
     pub gicr: (usize, usize),
     /// How PSCI is called (`/psci/method`).
     pub psci: Conduit,
+    /// A PL031 RTC (`arm,pl031`) if the tree has one: base and INTID.
+    pub rtc: Option<(usize, u32)>,
 }
 
 /// Parses the device tree at `dtb` into a [`Platform`].
@@ -73,7 +75,23 @@ pub unsafe fn probe(dtb: usize) -> Result<Platform, &'static str> {
         gicd: gicd.starting_address as usize,
         gicr: (gicr.starting_address as usize, gicr.size.unwrap_or(0)),
         psci: psci_conduit(&fdt)?,
+        rtc: rtc(&fdt),
     })
+}
+
+/// The first `arm,pl031` node: its MMIO base and its interrupt as a GIC INTID (an SPI
+/// specifier `<0 n flags>` is INTID 32 + n).
+fn rtc(fdt: &Fdt<'static>) -> Option<(usize, u32)> {
+    let node = fdt.find_compatible(&["arm,pl031"])?;
+    let base = node.reg()?.next()?.starting_address as usize;
+    let cells = node.property("interrupts")?.value;
+    let cell = |i: usize| {
+        Some(u32::from_be_bytes(
+            cells.get(4 * i..4 * i + 4)?.try_into().ok()?,
+        ))
+    };
+    (cell(0)? == 0).then_some(())?;
+    Some((base, 32 + cell(1)?))
 }
 
 fn cpus(fdt: &Fdt<'static>) -> Result<(usize, [u64; MAX_CPUS]), &'static str> {

@@ -1,7 +1,9 @@
-//! EL1 virtual timer heartbeat: `hb <n> t=<CNTVCT>` every period on vCPU 0.
+//! EL1 timer heartbeat: `hb <n> t=<counter>` every period on vCPU 0, on the virtual timer
+//! (`CNTV_*`, PPI 27, counter `CNTVCT_EL0`) or, after [`use_physical`], the physical one
+//! (`CNTP_*`, PPI 30, counter `CNTPCT_EL0`).
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::say;
 
@@ -9,6 +11,40 @@ use crate::say;
 static BEATS: AtomicU64 = AtomicU64::new(0);
 /// Period in counter ticks; 0 while the heartbeat is off.
 static PERIOD: AtomicU64 = AtomicU64::new(0);
+/// The heartbeat runs on the EL1 physical timer.
+static PHYSICAL: AtomicBool = AtomicBool::new(false);
+
+/// The virtual timer's PPI (Arm BSA).
+pub const VTIMER_INTID: u32 = 27;
+/// The EL1 physical timer's PPI (Arm BSA).
+pub const PTIMER_INTID: u32 = 30;
+
+/// Makes the heartbeat (and [`now`]) use the EL1 physical timer; call before [`start`].
+pub fn use_physical() {
+    PHYSICAL.store(true, Ordering::SeqCst);
+}
+
+/// Whether the heartbeat runs on the physical timer.
+pub fn is_physical() -> bool {
+    PHYSICAL.load(Ordering::Relaxed)
+}
+
+/// The PPI of the heartbeat's timer.
+pub fn intid() -> u32 {
+    if is_physical() {
+        PTIMER_INTID
+    } else {
+        VTIMER_INTID
+    }
+}
+
+/// `CNTP_CTL_EL0`: the physical timer's control (ENABLE, IMASK, ISTATUS).
+pub fn physical_ctl() -> u64 {
+    let ctl: u64;
+    // SAFETY: reads this vCPU's physical-timer control; no side effects.
+    unsafe { asm!("mrs {}, cntp_ctl_el0", out(reg) ctl, options(nomem, nostack, preserves_flags)) };
+    ctl
+}
 
 /// `CNTFRQ_EL0`: counter ticks per second.
 pub fn frequency() -> u64 {
@@ -18,11 +54,18 @@ pub fn frequency() -> u64 {
     f
 }
 
-/// `CNTVCT_EL0`, after an ISB so the read is not hoisted.
+/// The heartbeat timer's counter (`CNTVCT_EL0` or `CNTPCT_EL0`), after an ISB so the read
+/// is not hoisted.
 pub fn now() -> u64 {
     let t: u64;
-    // SAFETY: reads the virtual counter; no side effects.
-    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) t, options(nomem, nostack)) };
+    // SAFETY: reads the virtual or the physical counter; no side effects.
+    unsafe {
+        if is_physical() {
+            asm!("isb", "mrs {}, cntpct_el0", out(reg) t, options(nomem, nostack));
+        } else {
+            asm!("isb", "mrs {}, cntvct_el0", out(reg) t, options(nomem, nostack));
+        }
+    }
     t
 }
 
@@ -58,10 +101,16 @@ pub fn on_tick() {
     arm(period);
 }
 
-/// Disables this vCPU's virtual timer (`CNTV_CTL_EL0.ENABLE = 0`).
+/// Disables this vCPU's heartbeat timer (`CNTV_CTL_EL0` or `CNTP_CTL_EL0` = 0).
 pub fn stop() {
-    // SAFETY: only this vCPU's EL1 virtual timer is affected.
-    unsafe { asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
+    // SAFETY: only this vCPU's EL1 virtual or physical timer is affected.
+    unsafe {
+        if is_physical() {
+            asm!("msr cntp_ctl_el0, xzr", "isb", options(nomem, nostack));
+        } else {
+            asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack));
+        }
+    }
 }
 
 /// Enables this vCPU's virtual timer with a deadline in the past (`CNTV_CVAL_EL0 = 0`):
@@ -82,17 +131,28 @@ pub fn expire_now() {
 fn arm(ticks: u64) {
     // CVAL rather than the 32-bit TVAL: long periods at 1 GHz do not fit in TVAL.
     let deadline = now().wrapping_add(ticks);
-    // SAFETY: CNTV_CVAL_EL0 sets the next deadline; CNTV_CTL_EL0 = ENABLE, unmasked.
+    // SAFETY: CNTx_CVAL_EL0 sets the next deadline; CNTx_CTL_EL0 = ENABLE, unmasked.
     unsafe {
-        asm!(
-            "msr cntv_cval_el0, {t}",
-            "msr cntv_ctl_el0, {one}",
-            "isb",
-            t = in(reg) deadline,
-            one = in(reg) 1u64,
-            options(nomem, nostack)
-        )
-    };
+        if is_physical() {
+            asm!(
+                "msr cntp_cval_el0, {t}",
+                "msr cntp_ctl_el0, {one}",
+                "isb",
+                t = in(reg) deadline,
+                one = in(reg) 1u64,
+                options(nomem, nostack)
+            );
+        } else {
+            asm!(
+                "msr cntv_cval_el0, {t}",
+                "msr cntv_ctl_el0, {one}",
+                "isb",
+                t = in(reg) deadline,
+                one = in(reg) 1u64,
+                options(nomem, nostack)
+            );
+        }
+    }
 }
 
 /// Waits for an interrupt.

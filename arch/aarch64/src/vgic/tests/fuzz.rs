@@ -22,7 +22,7 @@ use proptest::prelude::*;
 use super::fake::{Call, FakeGic};
 use crate::vgic::{
     locate, sgi_targets, BadAccess, PhysGic, VGicDistributor, VGicRedistributor, GICR_FRAME_SIZE,
-    MAX_VCPUS, VTIMER_PPI,
+    MAX_VCPUS, TIMER_PPIS,
 };
 
 /// `GICD_TYPER.ITLinesNumber` of the fake: every INTID up to 1023 exists physically.
@@ -46,7 +46,7 @@ struct Config {
     spis: Vec<u32>,
     /// `MPIDR_EL1` of the physical CPU running each vCPU.
     pcpus: Vec<u64>,
-    /// PPIs passed through besides the virtual timer (bit n = INTID n).
+    /// PPIs passed through besides the two timers (bit n = INTID n).
     ppis: u32,
     /// An SPI the guest is told about but does not own (an emulated device's line).
     quiet: Option<u32>,
@@ -57,7 +57,7 @@ impl Config {
     fn owns(&self, call: &Call) -> bool {
         let spi = |i: &u32| self.spis.contains(i);
         let ppi = |pcpu: &u64, i: &u32| {
-            let mask = self.ppis | 1 << VTIMER_PPI;
+            let mask = self.ppis | TIMER_PPIS;
             self.pcpus.contains(pcpu) && 1u32.checked_shl(*i).is_some_and(|b| mask & b != 0)
         };
         match call {

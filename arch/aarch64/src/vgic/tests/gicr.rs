@@ -81,12 +81,19 @@ fn waker_handshake() {
 }
 
 #[test]
-fn vtimer_ppi_enable_reaches_the_right_pcpu() {
+fn timer_ppi_enables_reach_the_right_pcpu() {
     let phys = FakeGic::new(2);
     let mut rd = VGicRedistributor::new(1, 2, PCPU, 0).unwrap();
     let value = (1 << 27) | (1 << 30) | (1 << 1); // vtimer, phys timer, SGI 1
     rd.write(SGI + 0x100, 4, value, &phys).unwrap();
-    assert_eq!(phys.take(), vec![Call::PpiEnable(PCPU, 27, true)]);
+    assert_eq!(
+        phys.take(),
+        vec![
+            Call::PpiEnable(PCPU, 27, true),
+            Call::PpiEnable(PCPU, 30, true)
+        ],
+        "both EL1 timers are the partition's; the SGI stays virtual"
+    );
     assert_eq!(
         rd.read(SGI + 0x100, 4, &phys),
         Ok(value),
@@ -119,9 +126,12 @@ fn reset_quiesces_passthrough_ppis() {
     rd.reset(&phys);
     let calls = phys.take();
     assert!(calls.contains(&Call::PpiEnable(PCPU, 27, false)));
+    assert!(calls.contains(&Call::PpiEnable(PCPU, 30, false)));
+    assert!(calls.contains(&Call::PpiPending(PCPU, 30, false)));
+    assert!(calls.contains(&Call::PpiActive(PCPU, 30, false)));
     assert!(calls
         .iter()
-        .all(|c| !matches!(c, Call::PpiEnable(_, i, _) if *i != 27)));
+        .all(|c| !matches!(c, Call::PpiEnable(_, i, _) if *i != 27 && *i != 30)));
 }
 
 #[test]

@@ -5,4 +5,5 @@ mod fuzz;
 mod gicd;
 mod gicr;
 mod lr;
+mod resample;
 mod sgi;

@@ -1,9 +1,13 @@
 //! The behaviours `test=<name>` selects; each ends in the heartbeat idle loop.
 
+mod abort;
 mod evil;
 mod fpu;
 mod gicd;
+mod level;
 mod odd_mmio;
+mod psci;
+mod race;
 mod sgi;
 pub mod smp;
 mod storm;
@@ -11,15 +15,19 @@ mod storm;
 use bulkhead_core::hypercall::{self, PARTITION_INFO, YIELD};
 
 use crate::args::Args;
-use crate::platform::Platform;
+use crate::platform::{Once, Platform};
 use crate::smccc::{self, Conduit, PSCI_SYSTEM_OFF, PSCI_SYSTEM_RESET, PSCI_VERSION};
 use crate::{say, timer};
 
 /// Calls between two `spam <k>` lines.
 const SPAM_BATCH: u64 = 100_000;
 
+/// The bootargs, published by vCPU 0 for the secondaries.
+static ARGS: Once<Args> = Once::new();
+
 /// Runs the behaviour named by `args.test` on vCPU 0; never returns.
 pub fn run(plat: &Platform, args: &Args) -> ! {
+    ARGS.set(*args);
     match args.test {
         "heartbeat" => {}
         "smp" => smp::run(plat),
@@ -34,9 +42,20 @@ pub fn run(plat: &Platform, args: &Args) -> ! {
         "sgi-foreign" => sgi::run(plat, args),
         "odd-mmio" => odd_mmio::run(plat, args),
         "timer-storm" => storm::run(args),
+        "psci" => psci::run(plat, args),
+        "psci-race" => race::run(plat, args.rounds),
+        "level-irq" => level::run(plat, args.events),
+        "abort" => abort::run(args),
         other => say!("FAIL unknown test {}", other),
     }
     idle()
+}
+
+/// What secondary vCPU `cpu` does once it is up, before it idles.
+pub fn secondary(plat: &Platform, cpu: usize) {
+    if ARGS.get().is_some_and(|a| a.test == "psci-race") {
+        race::secondary(plat, cpu);
+    }
 }
 
 /// Sleeps forever; interrupts (the heartbeat) still run.
