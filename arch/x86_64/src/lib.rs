@@ -17,6 +17,7 @@ pub mod elf;
 pub mod ept;
 pub mod guestboot;
 pub mod ioperm;
+pub mod kernel;
 pub mod machine;
 pub mod msr;
 pub mod npt;

@@ -18,7 +18,7 @@ use bulkhead_core::stage2::{count_frames, DescriptorFormat, Region};
 
 use crate::ept::Ept;
 use crate::guestboot::{self, ACPI, ACPI_MAX, CMDLINE, CMDLINE_MAX, IOAPIC_BASE, LAPIC_BASE, ZERO_PAGE};
-use crate::{elf, vioapic};
+use crate::{kernel, vioapic};
 
 /// Most physical CPUs the runtime drives.
 pub const MAX_CPUS: usize = 64;
@@ -110,26 +110,32 @@ fn place(p: &Partition, images: &BootImages<'_>) -> Result<Placement, ConfigErro
     if p.boot.bootargs.as_ref().is_some_and(|b| b.len() >= CMDLINE_MAX) {
         return Err(ConfigError::property(&p.node, "bootargs", format!("longer than {} bytes", CMDLINE_MAX - 1)));
     }
-    let image = elf::read(images.kernel).map_err(|why| {
-        kernel_error(format!("{why}: x86 partitions boot ELF64 images entered in 32-bit protected mode (doc/x86.md)"))
+    let image = kernel::read(images.kernel).map_err(|why| {
+        kernel_error(format!("{why}: x86 partitions boot ELF64 images entered in 32-bit protected mode, or bzImages (doc/x86.md)"))
     })?;
-    let mut end = 0u64;
-    for s in &image.segments {
-        let range = Range::new(GuestPhysAddr::new(s.paddr), s.mem)
-            .ok_or_else(|| kernel_error(format!("a segment at {:#x} wraps", s.paddr)))?;
-        if s.paddr < KERNEL_MIN || !p.memory.iter().any(|r| r.guest.contains_range(&range)) {
+    for piece in &image.pieces {
+        let range = Range::new(GuestPhysAddr::new(piece.paddr), piece.mem)
+            .ok_or_else(|| kernel_error(format!("a segment at {:#x} wraps", piece.paddr)))?;
+        if piece.paddr < KERNEL_MIN || !p.memory.iter().any(|r| r.guest.contains_range(&range)) {
             return Err(kernel_error(format!(
                 "its segment at GPA:{:#x}..GPA:{:#x} is not inside the partition's memory above 1 MiB",
-                s.paddr,
-                s.paddr + s.mem
+                piece.paddr,
+                piece.paddr + piece.mem
             )));
         }
-        end = end.max(s.paddr + s.mem);
     }
-    let kernel = image.segments.iter().map(|s| s.paddr).min().unwrap_or(KERNEL_MIN);
+    let end = image.end;
+    let first_end = first.guest.start.as_u64() + first.guest.size;
+    if image.setup_header.is_some() && end > first_end {
+        return Err(kernel_error(format!(
+            "this bzImage needs memory up to GPA:{end:#x} to decompress itself, beyond {} (GPA:{first_end:#x})",
+            first.node
+        )));
+    }
+    let kernel = image.pieces.iter().map(|s| s.paddr).min().unwrap_or(KERNEL_MIN);
     let initrd = match images.initrd {
         Some(bytes) => {
-            let top = first.guest.start.as_u64() + first.guest.size.min(1 << 32);
+            let top = first_end.min(1 << 32).min(image.initrd_limit);
             let at = top.checked_sub(bytes.len() as u64).map(|a| a & !0xfff);
             match at {
                 Some(at) if at >= end.max(KERNEL_MIN) => Some(GuestPhysAddr::new(at)),

@@ -22,7 +22,7 @@ use crate::ept::{eptp, Ept};
 use crate::guestboot::{self, ZeroPage, ACPI, CMDLINE, IOAPIC_BASE, ZERO_PAGE};
 use crate::vioapic::VIoApic;
 use crate::vlapic::Inbox;
-use crate::{elf, ioperm, msr, vmcb, vmcs};
+use crate::{ioperm, kernel, msr, vmcb, vmcs};
 
 /// Nested page-table frames for every partition.
 pub static FRAMES: Mutex<TableFrames> = Mutex::new(TableFrames::new());
@@ -174,7 +174,8 @@ fn images(p: &Partition, bundle: &Bundle<'static>, place: Placement) -> Result<I
         }
     }
     let initrd_at = place.initrd.zip(initrd).map(|(at, i)| (at.as_u64(), i.len() as u64));
-    let zero_page = guestboot::zero_page(&ZeroPage { e820: &e820, initrd: initrd_at, setup_header: None });
+    let setup_header = crate::kernel::read(kernel).map_err(|e| format!("kernel: {e}"))?.setup_header;
+    let zero_page = guestboot::zero_page(&ZeroPage { e820: &e820, initrd: initrd_at, setup_header });
     let cmdline = guestboot::cmdline(p.boot.bootargs.as_deref().unwrap_or(""));
     let acpi = guestboot::acpi_tables(p.cpus.len() as u32);
     Ok(Images { kernel, initrd, place, zero_page, cmdline, acpi })
@@ -194,12 +195,12 @@ impl Part {
         }
         self.ioapic.reset();
         let i = &self.images;
-        let image = elf::read(i.kernel).map_err(|_| "the kernel is no longer a valid ELF file")?;
-        for s in &image.segments {
-            let (offset, len) = s.file;
-            self.copy(GuestPhysAddr::new(s.paddr), &i.kernel[offset..offset + len])?;
-            let rest = GuestPhysAddr::new(s.paddr + len as u64);
-            self.zero(rest, s.mem - len as u64)?;
+        let image = kernel::read(i.kernel).map_err(|_| "the kernel is no longer a valid image")?;
+        for piece in &image.pieces {
+            let (offset, len) = piece.file;
+            self.copy(GuestPhysAddr::new(piece.paddr), &i.kernel[offset..offset + len])?;
+            let rest = GuestPhysAddr::new(piece.paddr + len as u64);
+            self.zero(rest, piece.mem - len as u64)?;
         }
         self.copy(GuestPhysAddr::new(ZERO_PAGE), &i.zero_page)?;
         self.copy(GuestPhysAddr::new(CMDLINE), &i.cmdline)?;
