@@ -74,7 +74,7 @@ pub fn dispatch(part: &PartitionCtl, vcpu: usize, exit: &VmExit) -> Action {
 /// take) stops it.
 fn fault(part: &PartitionCtl, kind: FaultKind) -> Action {
     match (kind, part.bad_access) {
-        (FaultKind::Stage2 { .. }, BadAccessPolicy::Abort) => Action::Abort(kind),
+        (FaultKind::Stage2 { .. } | FaultKind::Port { .. }, BadAccessPolicy::Abort) => Action::Abort(kind),
         _ => Action::Stop(Stop::Fault(kind)),
     }
 }
@@ -168,7 +168,7 @@ fn mmio(part: &PartitionCtl, vcpu: usize, access: MmioAccess) -> Action {
 fn pio(part: &PartitionCtl, vcpu: usize, access: PioAccess) -> Action {
     let Some((device, offset)) = part.ports.find(access.port) else {
         let write = access.write.is_some();
-        return Action::Stop(Stop::Fault(FaultKind::Port { port: access.port, write }));
+        return fault(part, FaultKind::Port { port: access.port, write });
     };
     let result = match access.write {
         Some(value) => device.write(vcpu, offset, access.size, value).map(|()| Action::Stored),

@@ -45,6 +45,9 @@ struct Shared {
     vcpus: Vec<VcpuPower>,
     /// Bit `i` set while vCPU `i` executes guest code.
     in_guest: u64,
+    /// The last bad access taken under the `abort` policy (its repeats are not
+    /// reported again: a probing loop gives one line, not thousands).
+    last_abort: Option<FaultKind>,
 }
 
 /// Everything the vCPUs of one partition share.
@@ -76,6 +79,7 @@ impl PartitionCtl {
             life: Lifecycle::new(),
             vcpus: vec![VcpuPower::Off; vcpus.min(MAX_VCPUS)],
             in_guest: 0,
+            last_abort: None,
         };
         Self {
             id,
@@ -87,6 +91,15 @@ impl PartitionCtl {
             console: None,
             shared: Mutex::new(shared),
         }
+    }
+
+    /// Records an aborted bad access; whether it differs from the one before (and so is
+    /// worth a report line).
+    pub(crate) fn note_abort(&self, kind: FaultKind) -> bool {
+        let mut s = self.shared.lock();
+        let new = s.last_abort != Some(kind);
+        s.last_abort = Some(kind);
+        new
     }
 
     /// Number of vCPUs.

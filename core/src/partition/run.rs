@@ -133,12 +133,15 @@ pub fn step(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &
 }
 
 /// A bad access under the `abort` policy: the guest takes the architecture's abort and
-/// goes on, and the event is reported with the same line a stop would print; if the
+/// goes on, and the event is reported with the same line a stop would print (once for
+/// back-to-back repeats of the same access, as a probing loop makes); if the
 /// architecture cannot inject it, the partition stops.
 fn abort(part: &PartitionCtl, index: usize, vcpu: &mut impl ArchVcpu, host: &impl Host, kind: FaultKind) {
     let (pc, syndrome) = (vcpu.pc(), vcpu.syndrome());
     if vcpu.inject_abort() {
-        host.report(part, Event::Faulted(Fault { kind, vcpu: index, pc, syndrome }));
+        if part.note_abort(kind) {
+            host.report(part, Event::Faulted(Fault { kind, vcpu: index, pc, syndrome }));
+        }
     } else {
         stop(part, index, vcpu, host, Stop::Fault(kind));
     }

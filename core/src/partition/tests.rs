@@ -363,3 +363,31 @@ fn the_abort_policy_stops_when_the_architecture_cannot_inject_and_spares_other_f
     let stop = aborting(BadAccessPolicy::Stop);
     assert_eq!(dispatch(&stop, 0, &VmExit::Stage2Fault { gpa, write: true }), Action::Stop(Stop::Fault(write)));
 }
+
+#[test]
+fn a_port_nothing_claims_follows_the_bad_access_policy_too() {
+    use crate::addr::IoPort;
+    use crate::vcpu::PioAccess;
+    let probe = VmExit::Pio(PioAccess { port: IoPort::new(0x2f8), size: 1, write: None });
+    let kind = FaultKind::Port { port: IoPort::new(0x2f8), write: false };
+    assert_eq!(dispatch(&aborting(BadAccessPolicy::Abort), 0, &probe), Action::Abort(kind));
+    assert_eq!(dispatch(&aborting(BadAccessPolicy::Stop), 0, &probe), Action::Stop(Stop::Fault(kind)));
+}
+
+#[test]
+fn back_to_back_repeats_of_one_aborted_access_are_reported_once() {
+    let p = aborting(BadAccessPolicy::Abort);
+    let (mut v, host) = (MockVcpu { can_abort: true, ..MockVcpu::default() }, MockHost::default());
+    let (a, b) = (GuestPhysAddr::new(0x5100_0000), GuestPhysAddr::new(0x5100_0010));
+    for gpa in [a, a, a, b, a] {
+        v.exits.push_back(VmExit::Stage2Fault { gpa, write: false });
+    }
+    run_script(&p, &mut v, &host);
+    assert_eq!(v.aborts, 5, "every access aborted");
+    let reported: Vec<_> = host.events.borrow().iter().filter_map(|e| match e {
+        Event::Faulted(f) => Some(f.kind),
+        _ => None,
+    }).collect();
+    let kind = |gpa| FaultKind::Stage2 { gpa, write: false };
+    assert_eq!(reported, [kind(a), kind(b), kind(a)]);
+}

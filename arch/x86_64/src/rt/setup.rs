@@ -98,6 +98,7 @@ pub fn build(
     let p = &config.partitions[id];
     let images = images(p, bundle, place).map_err(|e| format!("{}: {e}", p.node))?;
     let mut ctl = PartitionCtl::new(id, &p.name, p.cpus.len(), p.restart);
+    ctl.bad_access = p.bad_access;
     let ioapic = Arc::new(VIoApic::new());
     let window = Range::new(GuestPhysAddr::new(u64::from(IOAPIC_BASE)), 0x1000).ok_or("I/O APIC window")?;
     ctl.devices.add(window, Box::new(IoApicWindow(ioapic.clone()))).map_err(|e| String::from(e.0))?;

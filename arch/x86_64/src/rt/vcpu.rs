@@ -347,6 +347,18 @@ impl<V: Vendor> ArchVcpu for Vcpu<V> {
         self.vendor.rip()
     }
 
+    /// What a PC's bus gives a port or memory access nothing claims: a load reads all
+    /// ones, a store is dropped, and the instruction completes. Only a decoded access
+    /// can be finished so; anything else (a fetch, an undecodable instruction) stops.
+    fn inject_abort(&mut self) -> bool {
+        if !matches!(self.pending, Pending::Access { .. }) {
+            return false;
+        }
+        self.complete(u64::MAX);
+        self.skip_instruction();
+        true
+    }
+
     fn syndrome(&self) -> u64 {
         self.vendor.syndrome()
     }
